@@ -1,0 +1,5 @@
+"""``python -m pixity`` is the ``pixity`` command."""
+
+from pixity.cli import main
+
+raise SystemExit(main())
