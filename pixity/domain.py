@@ -157,6 +157,9 @@ class Tick:
     def __post_init__(self) -> None:
         check_symbol(self.symbol)
         _check_aware(self.ts, "tick time")
+        if self.ts.microsecond % 1000:
+            # Exchange times (Upstox ltt) and the ticks table are in milliseconds.
+            raise InvalidValueError(f"tick time {self.ts.isoformat()} is finer than a millisecond")
         _check_price(self.price, f"tick price for {self.symbol}")
         _check_count(self.last_qty, "last_qty")
         if self.cum_volume is not None:
@@ -462,6 +465,45 @@ class Gap:
                 raise InvalidValueError(f"gap end {self.end} before start {self.start}")
         if not self.reason:
             raise InvalidValueError("a gap needs a reason")
+
+
+class FeedState(StrEnum):
+    """Where a feed connection stands."""
+
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedStatus:
+    """The state of one feed as ingest last saw it.
+
+    ``last_tick_ts`` is the market time of the newest tick; ``last_message_at`` the wall-clock
+    time the last frame of any kind arrived (a heartbeat counts).
+    """
+
+    feed: str
+    state: FeedState
+    last_tick_ts: datetime | None
+    last_message_at: datetime | None
+    reconnects: int
+    last_error: str | None
+
+    def __post_init__(self) -> None:
+        _check_id(self.feed, "feed")
+        _check_enum(self.state, FeedState, "feed state")
+        if self.last_tick_ts is not None:
+            _check_aware(self.last_tick_ts, "last_tick_ts")
+        if self.last_message_at is not None:
+            _check_aware(self.last_message_at, "last_message_at")
+        _check_count(self.reconnects, "reconnects")
+
+    @property
+    def connected(self) -> bool:
+        """Tell whether the feed is connected."""
+        return self.state is FeedState.CONNECTED
 
 
 def ist_date_of(when: datetime) -> str:

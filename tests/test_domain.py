@@ -12,6 +12,7 @@ from pixity.domain import (
     Bar,
     Bias,
     DayPnl,
+    FeedStatus,
     Fill,
     Gap,
     Order,
@@ -54,7 +55,19 @@ def bar(**over: object) -> Bar:
     return Bar(**fields)  # type: ignore[arg-type]
 
 
-ALL_CLASSES = [Tick, Bar, Signal, RunnerState, Order, Fill, Position, DayPnl, RiskEvent, Gap]
+ALL_CLASSES = [
+    Tick,
+    Bar,
+    Signal,
+    RunnerState,
+    Order,
+    Fill,
+    Position,
+    DayPnl,
+    RiskEvent,
+    Gap,
+    FeedStatus,
+]
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
@@ -112,6 +125,7 @@ def test_tick_invariants() -> None:
         ({"cum_volume": -5}, "cum_volume"),
         ({"ts": datetime(2025, 6, 2, 9, 30)}, "naive"),  # noqa: DTZ001
         ({"symbol": "NSE_EQ|"}, "instrument key"),
+        ({"ts": T0.replace(microsecond=1500)}, "finer than a millisecond"),
     ]:
         with pytest.raises(InvalidValueError, match=message):
             Tick(**{**ok, **over})  # type: ignore[arg-type]

@@ -1,0 +1,396 @@
+"""The live buffer ``market.db``: ticks, 1m bars, feed status and gaps; written by ingest only."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pixity.domain import Bar, FeedState, FeedStatus, Gap, Tick
+from pixity.errors import DataIntegrityError, InvalidValueError, StoreError
+from pixity.markettime import (
+    format_at,
+    format_ts,
+    from_epoch_ms,
+    parse_at,
+    parse_ts,
+    to_epoch_ms,
+)
+from pixity.stores.sqlite import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    Row,
+    SqliteReader,
+    SqliteWriter,
+    StoreSpec,
+    placeholders,
+    sql_migration,
+    where_clause,
+)
+
+logger = logging.getLogger(__name__)
+
+_V1 = sql_migration(
+    """CREATE TABLE ticks (
+        symbol TEXT NOT NULL,
+        ltt INTEGER NOT NULL,
+        ltp REAL NOT NULL CHECK (ltp > 0),
+        ltq INTEGER NOT NULL CHECK (ltq >= 0),
+        vtt INTEGER CHECK (vtt IS NULL OR vtt >= 0),
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        volume INTEGER NOT NULL CHECK (volume >= 0),
+        PRIMARY KEY (symbol, ltt, seq)
+    )""",
+    """CREATE TABLE bars_1m (
+        symbol TEXT NOT NULL,
+        bar_ts TEXT NOT NULL,
+        open REAL NOT NULL,
+        high REAL NOT NULL,
+        low REAL NOT NULL,
+        close REAL NOT NULL,
+        volume INTEGER NOT NULL CHECK (volume >= 0),
+        tick_count INTEGER NOT NULL CHECK (tick_count >= 0),
+        closed INTEGER NOT NULL CHECK (closed IN (0, 1)),
+        updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        PRIMARY KEY (symbol, bar_ts),
+        CHECK (low <= open AND open <= high AND low <= close AND close <= high)
+    )""",
+    "CREATE INDEX bars_1m_by_ts ON bars_1m (bar_ts)",
+    """CREATE TABLE feed_status (
+        feed TEXT PRIMARY KEY,
+        connected INTEGER NOT NULL CHECK (connected IN (0, 1)),
+        status TEXT NOT NULL
+            CHECK (status IN ('CONNECTING', 'CONNECTED', 'DISCONNECTED', 'STOPPED')),
+        last_tick_ts TEXT,
+        last_message_at TEXT,
+        reconnects INTEGER NOT NULL CHECK (reconnects >= 0),
+        last_error TEXT,
+        updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    """CREATE TABLE gaps (
+        gap_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        feed TEXT NOT NULL,
+        start_ts TEXT NOT NULL,
+        end_ts TEXT CHECK (end_ts IS NULL OR end_ts >= start_ts),
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (feed, start_ts)
+    )""",
+)
+
+MARKET = StoreSpec(
+    name="market.db",
+    writer="the ingest loop (start `pixity ingest`)",
+    migrations=(_V1,),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredFeedStatus:
+    """A feed status as stored, with the UTC time it was last written."""
+
+    status: FeedStatus
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredGap:
+    """A gap as stored: its id (to close it) and the UTC time it was recorded."""
+
+    gap_id: int
+    gap: Gap
+    created_at: datetime
+
+
+_UPSERT_BAR = """
+INSERT INTO bars_1m (symbol, bar_ts, open, high, low, close, volume, tick_count, closed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (symbol, bar_ts) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, tick_count = excluded.tick_count, closed = excluded.closed,
+    updated_at = CURRENT_TIMESTAMP
+WHERE bars_1m.closed = 0
+  AND (excluded.closed = 1 OR excluded.tick_count >= bars_1m.tick_count)
+"""
+# A closed bar is final. A forming bar gives way to a closed one or to a forming one with at
+# least as many ticks, so a replayed older batch cannot roll a bar back.
+
+_INSERT_TICK = """
+INSERT INTO ticks (symbol, ltt, ltp, ltq, vtt, seq, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+"""
+# ON CONFLICT DO NOTHING rather than INSERT OR IGNORE: OR IGNORE would also drop rows that
+# break a CHECK or NOT NULL constraint without a word.
+
+_UPSERT_FEED = """
+INSERT INTO feed_status
+    (feed, connected, status, last_tick_ts, last_message_at, reconnects, last_error)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (feed) DO UPDATE SET
+    connected = excluded.connected, status = excluded.status,
+    last_tick_ts = excluded.last_tick_ts, last_message_at = excluded.last_message_at,
+    reconnects = excluded.reconnects, last_error = excluded.last_error,
+    updated_at = CURRENT_TIMESTAMP
+"""
+
+_RECORD_GAP = """
+INSERT INTO gaps (feed, start_ts, end_ts, reason) VALUES (?, ?, ?, ?)
+ON CONFLICT (feed, start_ts) DO UPDATE SET end_ts = COALESCE(gaps.end_ts, excluded.end_ts)
+RETURNING gap_id
+"""
+
+
+def _opt_ts(when: datetime | None) -> str | None:
+    return None if when is None else format_ts(when)
+
+
+def _tick_row(tick: Tick) -> tuple[object, ...]:
+    return (
+        tick.symbol,
+        to_epoch_ms(tick.ts),
+        tick.price,
+        tick.last_qty,
+        tick.cum_volume,
+        tick.seq,
+        tick.volume,
+    )
+
+
+def _bar_row(bar: Bar) -> tuple[object, ...]:
+    if bar.minutes != 1:
+        raise InvalidValueError(
+            f"bars_1m holds 1-minute bars; got a {bar.timeframe} bar {bar.symbol} {bar.ts}"
+        )
+    return (
+        bar.symbol,
+        format_ts(bar.ts),
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.tick_count,
+        int(bar.closed),
+    )
+
+
+class MarketStore(SqliteWriter):
+    """The ingest process's writer of ``market.db``."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    ) -> None:
+        super().__init__(path, MARKET, busy_timeout_s=busy_timeout_s)
+
+    def write_batch(self, ticks: Sequence[Tick], bars: Sequence[Bar]) -> int:
+        """Append ``ticks`` and upsert 1m ``bars`` in one transaction; return ticks added.
+
+        Tick times are stored as epoch milliseconds (the feed's precision). Replaying a batch
+        adds nothing.
+        """
+        tick_rows = [_tick_row(tick) for tick in ticks]
+        bar_rows = [_bar_row(bar) for bar in bars]
+        if not tick_rows and not bar_rows:
+            return 0
+        with self.transaction(f"write {len(tick_rows)} ticks, {len(bar_rows)} bars") as conn:
+            added = conn.executemany(_INSERT_TICK, tick_rows).rowcount
+            conn.executemany(_UPSERT_BAR, bar_rows)
+        return added
+
+    def upsert_feed_status(self, status: FeedStatus) -> None:
+        """Store ``status`` as the current state of its feed."""
+        row = (
+            status.feed,
+            int(status.connected),
+            status.state.value,
+            _opt_ts(status.last_tick_ts),
+            None if status.last_message_at is None else format_at(status.last_message_at),
+            status.reconnects,
+            status.last_error,
+        )
+        with self.transaction(f"upsert feed status {status.feed}") as conn:
+            conn.execute(_UPSERT_FEED, row)
+
+    def record_gap(self, gap: Gap) -> int:
+        """Record ``gap`` and return its id; recording the same gap again returns the same id."""
+        row = (gap.feed, format_ts(gap.start), _opt_ts(gap.end), gap.reason)
+        with self.transaction(f"record gap {gap.feed} from {row[1]}") as conn:
+            rows = conn.execute(_RECORD_GAP, row).fetchall()
+        logger.info("gap %d on feed %s from %s: %s", rows[0][0], gap.feed, row[1], gap.reason)
+        return int(rows[0][0])
+
+    def close_gap(self, gap_id: int, end: datetime) -> None:
+        """Set the end of open gap ``gap_id``; closing it again at the same time is a no-op."""
+        end_ts = format_ts(end)
+        with self.transaction(f"close gap {gap_id}") as conn:
+            changed = conn.execute(
+                "UPDATE gaps SET end_ts = ? WHERE gap_id = ? AND end_ts IS NULL", (end_ts, gap_id)
+            ).rowcount
+            if changed:
+                logger.info("gap %d closed at %s", gap_id, end_ts)
+                return
+            found = conn.execute("SELECT end_ts FROM gaps WHERE gap_id = ?", (gap_id,)).fetchall()
+        if not found:
+            raise StoreError(f"market.db ({self.path}): no gap {gap_id} to close")
+        if found[0][0] != end_ts:
+            raise DataIntegrityError(
+                f"market.db ({self.path}): gap {gap_id} already closed at {found[0][0]}, "
+                f"not {end_ts}"
+            )
+
+
+def _bar_of(row: Row) -> Bar:
+    symbol, bar_ts, open_, high, low, close, volume, tick_count, closed = row
+    return Bar(
+        symbol=symbol,
+        ts=parse_ts(bar_ts),
+        minutes=1,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+        tick_count=tick_count,
+        closed=bool(closed),
+    )
+
+
+def _tick_of(row: Row) -> Tick:
+    symbol, ltt, ltp, ltq, vtt, seq, volume = row
+    return Tick(
+        symbol=symbol,
+        ts=from_epoch_ms(ltt),
+        price=ltp,
+        last_qty=ltq,
+        cum_volume=vtt,
+        volume=volume,
+        seq=seq,
+    )
+
+
+def _feed_of(row: Row) -> StoredFeedStatus:
+    feed, status, last_tick_ts, last_message_at, reconnects, last_error, updated_at = row
+    return StoredFeedStatus(
+        status=FeedStatus(
+            feed=feed,
+            state=FeedState(status),
+            last_tick_ts=None if last_tick_ts is None else parse_ts(last_tick_ts),
+            last_message_at=None if last_message_at is None else parse_at(last_message_at),
+            reconnects=reconnects,
+            last_error=last_error,
+        ),
+        updated_at=parse_at(updated_at),
+    )
+
+
+def _gap_of(row: Row) -> StoredGap:
+    gap_id, feed, start_ts, end_ts, reason, created_at = row
+    gap = Gap(
+        feed=feed,
+        start=parse_ts(start_ts),
+        end=None if end_ts is None else parse_ts(end_ts),
+        reason=reason,
+    )
+    return StoredGap(gap_id=gap_id, gap=gap, created_at=parse_at(created_at))
+
+
+def _symbol_filter(symbols: Sequence[str] | None, conds: list[str], params: list[object]) -> None:
+    if symbols is not None:
+        conds.append(f"symbol IN ({placeholders(len(symbols))})")
+        params.extend(symbols)
+
+
+class MarketReader(SqliteReader):
+    """A read-only view of ``market.db`` for the live session, scanner and health."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    ) -> None:
+        super().__init__(path, MARKET, busy_timeout_s=busy_timeout_s)
+
+    def bars_1m(
+        self,
+        symbols: Sequence[str] | None = None,
+        since: datetime | None = None,
+        closed_only: bool = False,
+    ) -> list[Bar]:
+        """Return 1m bars, oldest first, optionally for ``symbols``, opening at/after ``since``."""
+        conds: list[str] = []
+        params: list[object] = []
+        _symbol_filter(symbols, conds, params)
+        if since is not None:
+            conds.append("bar_ts >= ?")
+            params.append(format_ts(since.replace(microsecond=0)))
+        if closed_only:
+            conds.append("closed = 1")
+        sql = (
+            "SELECT symbol, bar_ts, open, high, low, close, volume, tick_count, closed "
+            f"FROM bars_1m {where_clause(conds)} ORDER BY bar_ts, symbol"
+        )
+        return self._rows("bars_1m", sql, params, _bar_of)
+
+    def ticks(
+        self,
+        symbols: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Tick]:
+        """Return ticks in exchange-time order, optionally for ``symbols`` and at/after ``since``."""
+        conds: list[str] = []
+        params: list[object] = []
+        _symbol_filter(symbols, conds, params)
+        if since is not None:
+            conds.append("ltt >= ?")
+            params.append(to_epoch_ms(since))
+        sql = (
+            "SELECT symbol, ltt, ltp, ltq, vtt, seq, volume "
+            f"FROM ticks {where_clause(conds)} ORDER BY ltt, seq, symbol"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._rows("ticks", sql, params, _tick_of)
+
+    def count_ticks(self, symbol: str | None = None) -> int:
+        """Return how many ticks are stored, for one symbol or all."""
+        if symbol is None:
+            rows = self._fetch("count ticks", "SELECT COUNT(*) FROM ticks")
+        else:
+            rows = self._fetch(
+                "count ticks", "SELECT COUNT(*) FROM ticks WHERE symbol = ?", (symbol,)
+            )
+        return int(rows[0][0])
+
+    def latest_bar_ts(self, symbol: str | None = None) -> datetime | None:
+        """Return the open time of the newest 1m bar (of ``symbol``, or of any), or None."""
+        if symbol is None:
+            rows = self._fetch("latest bar", "SELECT MAX(bar_ts) FROM bars_1m")
+        else:
+            rows = self._fetch(
+                "latest bar", "SELECT MAX(bar_ts) FROM bars_1m WHERE symbol = ?", (symbol,)
+            )
+        return None if rows[0][0] is None else parse_ts(rows[0][0])
+
+    def feed_statuses(self) -> list[StoredFeedStatus]:
+        """Return the status of every feed ingest has reported, by feed name."""
+        sql = (
+            "SELECT feed, status, last_tick_ts, last_message_at, reconnects, last_error, "
+            "updated_at FROM feed_status ORDER BY feed"
+        )
+        return self._rows("feed_status", sql, (), _feed_of)
+
+    def gaps(self, feed: str | None = None, open_only: bool = False) -> list[StoredGap]:
+        """Return recorded gaps, oldest first."""
+        conds: list[str] = []
+        params: list[object] = []
+        if feed is not None:
+            conds.append("feed = ?")
+            params.append(feed)
+        if open_only:
+            conds.append("end_ts IS NULL")
+        sql = (
+            "SELECT gap_id, feed, start_ts, end_ts, reason, created_at "
+            f"FROM gaps {where_clause(conds)} ORDER BY start_ts, gap_id"
+        )
+        return self._rows("gaps", sql, params, _gap_of)
