@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "pixity"
-CORE = ["pixity.domain", "pixity.markettime", "pixity.bars", "pixity.clock", "pixity.errors"]
+CORE = [
+    "pixity.domain",
+    "pixity.markettime",
+    "pixity.bars",
+    "pixity.clock",
+    "pixity.errors",
+    "pixity.frames",
+    "pixity.sample",
+]
 # What the core must never reach, directly or through another module.
 FORBIDDEN = [
     "pixity.stores",
