@@ -1,0 +1,1 @@
+"""One module per ``pixity`` command; each has ``register(commands)`` adding its parser."""

@@ -1,0 +1,314 @@
+"""The Upstox Market Data Feed V3 wire format: protobuf ``FeedResponse`` frames and JSON requests.
+
+Both sides of the wire use this module: the adapter (``pixity.feeds.upstox``) decodes what the
+server sends, and the local exchange (``pixity.feedserver``) encodes it, so the two cannot
+drift apart. The schema is Upstox's own, from ``upstox-python-sdk`` (``MarketDataFeedV3_pb2``).
+
+Requests are UTF-8 JSON ``{"guid", "method", "data": {"mode", "instrumentKeys"}}`` sent as
+*binary* websocket frames. Responses are ``FeedResponse`` messages: first ``market_info``, then
+an ``initial_feed`` snapshot, then ``live_feed`` updates.
+
+Past this module there are only plain values (``Quote``); turning them into validated
+domain ``Tick``s is the ingest's job.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from google.protobuf.message import DecodeError
+from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
+
+from pixity.errors import InvalidValueError
+
+MAX_KEYS_PER_REQUEST = 5000  # guard against a request that would flood the server
+
+
+class MalformedFrameError(InvalidValueError):
+    """A frame that is not a well-formed message of the protocol."""
+
+
+class FrameKind(StrEnum):
+    """``FeedResponse.type``."""
+
+    INITIAL_FEED = "initial_feed"
+    LIVE_FEED = "live_feed"
+    MARKET_INFO = "market_info"
+
+
+class Mode(StrEnum):
+    """Subscription modes a client may ask for."""
+
+    LTPC = "ltpc"
+    FULL = "full"
+    OPTION_GREEKS = "option_greeks"
+    FULL_D30 = "full_d30"
+
+
+class Method(StrEnum):
+    """Request methods."""
+
+    SUB = "sub"
+    CHANGE_MODE = "change_mode"
+    UNSUB = "unsub"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candle:
+    """One ``marketOHLC`` entry (``interval`` is e.g. ``I1`` or ``1d``)."""
+
+    interval: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """One instrument's entry of a frame, as plain values (wire names, not yet validated).
+
+    ``ltp``/``ltt_ms``/``ltq`` are None when the entry carries no ``ltpc`` (then there is no
+    trade in it and the last price stands). ``vtt``/``atp`` come only in full mode.
+    """
+
+    key: str
+    ltp: float | None
+    ltt_ms: int | None
+    ltq: int | None
+    close_price: float | None
+    vtt: int | None = None
+    atp: float | None = None
+    depth: tuple[tuple[int, float, int, float], ...] = ()  # (bidQ, bidP, askQ, askP)
+    candles: tuple[Candle, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """A decoded ``FeedResponse``."""
+
+    kind: FrameKind
+    current_ts_ms: int
+    quotes: tuple[Quote, ...] = ()
+    segment_status: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """A parsed client request."""
+
+    guid: str
+    method: Method
+    mode: Mode | None
+    keys: tuple[str, ...]
+
+
+# ---------------------------------------------------------------- requests
+
+
+def build_request(method: Method, keys: Sequence[str], mode: Mode | None = None) -> bytes:
+    """Return a request as the UTF-8 JSON bytes to send in a binary frame."""
+    data: dict[str, object] = {"instrumentKeys": list(keys)}
+    if mode is not None:
+        data["mode"] = mode.value
+    body = {"guid": uuid.uuid4().hex, "method": method.value, "data": data}
+    return json.dumps(body).encode()
+
+
+def parse_request(raw: bytes | str) -> Request:
+    """Parse a client request; raise ``MalformedFrameError`` saying what is wrong."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedFrameError(f"request is not UTF-8 JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MalformedFrameError("request must be a JSON object")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise MalformedFrameError("request has no 'data' object")
+    try:
+        method = Method(str(body.get("method")))
+    except ValueError:
+        raise MalformedFrameError(f"unknown method {body.get('method')!r}") from None
+    mode = None
+    if "mode" in data:
+        try:
+            mode = Mode(data["mode"])
+        except ValueError:
+            raise MalformedFrameError(f"unknown mode {data['mode']!r}") from None
+    keys = data.get("instrumentKeys")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise MalformedFrameError("'instrumentKeys' must be a list of strings")
+    if len(keys) > MAX_KEYS_PER_REQUEST:
+        raise MalformedFrameError(
+            f"{len(keys)} keys in one request; at most {MAX_KEYS_PER_REQUEST}"
+        )
+    guid = body.get("guid")
+    return Request(guid=str(guid or ""), method=method, mode=mode, keys=tuple(keys))
+
+
+# ---------------------------------------------------------------- frames: decode
+
+
+_KIND = {
+    pb.initial_feed: FrameKind.INITIAL_FEED,
+    pb.live_feed: FrameKind.LIVE_FEED,
+    pb.market_info: FrameKind.MARKET_INFO,
+}
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """Decode one ``FeedResponse``; raise ``MalformedFrameError`` for anything else."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise MalformedFrameError(f"a feed frame is binary, got {type(raw).__name__}")
+    message = pb.FeedResponse()
+    try:
+        message.ParseFromString(bytes(raw))
+    except (DecodeError, RuntimeError) as exc:
+        raise MalformedFrameError(f"not a FeedResponse ({len(raw)} bytes): {exc}") from None
+    kind = _KIND.get(message.type)
+    if kind is None:
+        raise MalformedFrameError(f"unknown FeedResponse type {message.type}")
+    status = {
+        key: pb.MarketStatus.Name(value)
+        for key, value in message.marketInfo.segmentStatus.items()
+        if value in pb.MarketStatus.values()
+    }
+    quotes = tuple(_quote(key, feed) for key, feed in message.feeds.items())
+    return Frame(kind=kind, current_ts_ms=message.currentTs, quotes=quotes, segment_status=status)
+
+
+def _quote(key: str, feed: pb.Feed) -> Quote:
+    union = feed.WhichOneof("FeedUnion")
+    if union == "ltpc":
+        return _from_ltpc(key, feed.ltpc if feed.HasField("ltpc") else None)
+    if union == "fullFeed":
+        full = feed.fullFeed
+        if full.WhichOneof("FullFeedUnion") == "indexFF":
+            index = full.indexFF
+            base = _from_ltpc(key, index.ltpc if index.HasField("ltpc") else None)
+            return _with_candles(base, index.marketOHLC.ohlc)
+        market = full.marketFF
+        base = _from_ltpc(key, market.ltpc if market.HasField("ltpc") else None)
+        depth = tuple((q.bidQ, q.bidP, q.askQ, q.askP) for q in market.marketLevel.bidAskQuote)
+        return _with_candles(
+            Quote(
+                key=key,
+                ltp=base.ltp,
+                ltt_ms=base.ltt_ms,
+                ltq=base.ltq,
+                close_price=base.close_price,
+                vtt=market.vtt,
+                atp=market.atp,
+                depth=depth,
+            ),
+            market.marketOHLC.ohlc,
+        )
+    if union == "firstLevelWithGreeks":
+        greeks = feed.firstLevelWithGreeks
+        base = _from_ltpc(key, greeks.ltpc if greeks.HasField("ltpc") else None)
+        return Quote(
+            key=key,
+            ltp=base.ltp,
+            ltt_ms=base.ltt_ms,
+            ltq=base.ltq,
+            close_price=base.close_price,
+            vtt=greeks.vtt,
+        )
+    return Quote(key=key, ltp=None, ltt_ms=None, ltq=None, close_price=None)
+
+
+def _from_ltpc(key: str, ltpc: pb.LTPC | None) -> Quote:
+    if ltpc is None:
+        return Quote(key=key, ltp=None, ltt_ms=None, ltq=None, close_price=None)
+    return Quote(key=key, ltp=ltpc.ltp, ltt_ms=ltpc.ltt, ltq=ltpc.ltq, close_price=ltpc.cp)
+
+
+def _with_candles(quote: Quote, ohlc: Iterable[pb.OHLC]) -> Quote:
+    candles = tuple(
+        Candle(
+            interval=c.interval,
+            open=c.open,
+            high=c.high,
+            low=c.low,
+            close=c.close,
+            volume=c.vol,
+            ts_ms=c.ts,
+        )
+        for c in ohlc
+    )
+    if not candles:
+        return quote
+    return Quote(
+        key=quote.key,
+        ltp=quote.ltp,
+        ltt_ms=quote.ltt_ms,
+        ltq=quote.ltq,
+        close_price=quote.close_price,
+        vtt=quote.vtt,
+        atp=quote.atp,
+        depth=quote.depth,
+        candles=candles,
+    )
+
+
+# ---------------------------------------------------------------- frames: encode
+
+
+def encode_frame(kind: FrameKind, current_ts_ms: int, quotes: Iterable[Quote], mode: Mode) -> bytes:
+    """Return a ``FeedResponse`` carrying ``quotes`` in ``mode`` (``ltpc`` or ``full``)."""
+    message = pb.FeedResponse()
+    message.type = {v: k for k, v in _KIND.items()}[kind]
+    message.currentTs = current_ts_ms
+    for quote in quotes:
+        feed = message.feeds[quote.key]
+        if mode is Mode.LTPC:
+            _fill_ltpc(feed.ltpc, quote)
+            feed.requestMode = pb.ltpc
+            continue
+        market = feed.fullFeed.marketFF
+        _fill_ltpc(market.ltpc, quote)
+        for bid_q, bid_p, ask_q, ask_p in quote.depth:
+            market.marketLevel.bidAskQuote.add(bidQ=bid_q, bidP=bid_p, askQ=ask_q, askP=ask_p)
+        for candle in quote.candles:
+            market.marketOHLC.ohlc.add(
+                interval=candle.interval,
+                open=candle.open,
+                high=candle.high,
+                low=candle.low,
+                close=candle.close,
+                vol=candle.volume,
+                ts=candle.ts_ms,
+            )
+        if quote.atp is not None:
+            market.atp = quote.atp
+        if quote.vtt is not None:
+            market.vtt = quote.vtt
+        feed.requestMode = pb.full_d5
+    return bytes(message.SerializeToString())
+
+
+def encode_market_info(current_ts_ms: int, segment_status: dict[str, str]) -> bytes:
+    """Return a ``market_info`` ``FeedResponse`` with each segment's status name."""
+    message = pb.FeedResponse()
+    message.type = pb.market_info
+    message.currentTs = current_ts_ms
+    for segment, status in segment_status.items():
+        message.marketInfo.segmentStatus[segment] = pb.MarketStatus.Value(status)
+    return bytes(message.SerializeToString())
+
+
+def _fill_ltpc(ltpc: pb.LTPC, quote: Quote) -> None:
+    if quote.ltp is None or quote.ltt_ms is None:
+        return
+    ltpc.ltp = quote.ltp  # not checked: the local exchange sends bad prices on purpose
+    ltpc.ltt = quote.ltt_ms
+    ltpc.ltq = quote.ltq or 0
+    if quote.close_price is not None:
+        ltpc.cp = quote.close_price
