@@ -6,16 +6,20 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+
+import pandas as pd
 
 from pixity.domain import Bar, FeedState, FeedStatus, Gap, Tick
 from pixity.errors import DataIntegrityError, InvalidValueError, StoreError
+from pixity.frames import conform_bars_frame, conform_ticks_frame
 from pixity.markettime import (
     format_at,
     format_ts,
     from_epoch_ms,
     parse_at,
     parse_ts,
+    session_open,
     to_epoch_ms,
 )
 from pixity.stores.sqlite import (
@@ -79,11 +83,51 @@ _V1 = sql_migration(
     )""",
 )
 
+# Version 2: where ingest stands in its day's journal, committed with the rows it produced.
+_V2 = sql_migration(
+    """CREATE TABLE ingest_state (
+        session_date TEXT PRIMARY KEY CHECK (session_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+        journal_file TEXT NOT NULL,
+        journal_offset INTEGER NOT NULL CHECK (journal_offset >= 0),
+        next_seq INTEGER NOT NULL CHECK (next_seq >= 0),
+        feed_clock_ms INTEGER CHECK (feed_clock_ms IS NULL OR feed_clock_ms >= 0),
+        rolled_over_at TEXT,
+        updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+)
+
 MARKET = StoreSpec(
     name="market.db",
     writer="the ingest loop (start `pixity ingest`)",
-    migrations=(_V1,),
+    migrations=(_V1, _V2),
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestState:
+    """Where ingest stands in one session day: committed in the same transaction as its rows.
+
+    ``journal_offset`` is the end of the last journal record whose ticks and bars are stored;
+    ``next_seq`` the ``seq`` the next accepted tick gets; ``feed_clock_ms`` the feed's clock
+    (epoch ms) at that point; ``rolled_over`` whether the day has gone to the history lake.
+    """
+
+    session_date: date
+    journal_file: str
+    journal_offset: int
+    next_seq: int
+    feed_clock_ms: int | None
+    rolled_over: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.session_date, date) or isinstance(self.session_date, datetime):
+            raise InvalidValueError(f"session_date {self.session_date!r} must be a date")
+        if not self.journal_file:
+            raise InvalidValueError("ingest state needs a journal_file")
+        for name in ("journal_offset", "next_seq"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidValueError(f"ingest state {name} {value!r} must be an int >= 0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +185,35 @@ RETURNING gap_id
 """
 
 
+_UPSERT_STATE = """
+INSERT INTO ingest_state
+    (session_date, journal_file, journal_offset, next_seq, feed_clock_ms, rolled_over_at)
+VALUES (?, ?, ?, ?, ?, CASE WHEN ? THEN CURRENT_TIMESTAMP END)
+ON CONFLICT (session_date) DO UPDATE SET
+    journal_file = excluded.journal_file, journal_offset = excluded.journal_offset,
+    next_seq = excluded.next_seq, feed_clock_ms = excluded.feed_clock_ms,
+    rolled_over_at = COALESCE(ingest_state.rolled_over_at, excluded.rolled_over_at),
+    updated_at = CURRENT_TIMESTAMP
+"""
+
+
+def _state_row(state: IngestState) -> tuple[object, ...]:
+    return (
+        state.session_date.isoformat(),
+        state.journal_file,
+        state.journal_offset,
+        state.next_seq,
+        state.feed_clock_ms,
+        int(state.rolled_over),
+    )
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Return [00:00, next 00:00) IST of ``day``: every row of that session day lies inside."""
+    start = session_open(day).replace(hour=0, minute=0)
+    return start, start + timedelta(days=1)
+
+
 def _opt_ts(when: datetime | None) -> str | None:
     return None if when is None else format_ts(when)
 
@@ -183,20 +256,66 @@ class MarketStore(SqliteWriter):
     ) -> None:
         super().__init__(path, MARKET, busy_timeout_s=busy_timeout_s)
 
-    def write_batch(self, ticks: Sequence[Tick], bars: Sequence[Bar]) -> int:
-        """Append ``ticks`` and upsert 1m ``bars`` in one transaction; return ticks added.
+    def write_batch(
+        self, ticks: Sequence[Tick], bars: Sequence[Bar], *, state: IngestState | None = None
+    ) -> int:
+        """Append ``ticks``, upsert 1m ``bars`` and ``state`` in one transaction; return ticks added.
 
         Tick times are stored as epoch milliseconds (the feed's precision). Replaying a batch
-        adds nothing.
+        adds nothing. ``state`` (ingest's journal position) commits with the rows it covers.
         """
         tick_rows = [_tick_row(tick) for tick in ticks]
         bar_rows = [_bar_row(bar) for bar in bars]
-        if not tick_rows and not bar_rows:
+        if not tick_rows and not bar_rows and state is None:
             return 0
         with self.transaction(f"write {len(tick_rows)} ticks, {len(bar_rows)} bars") as conn:
             added = conn.executemany(_INSERT_TICK, tick_rows).rowcount
             conn.executemany(_UPSERT_BAR, bar_rows)
+            if state is not None:
+                conn.execute(_UPSERT_STATE, _state_row(state))
         return added
+
+    def session_frames(self, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return ``day``'s closed 1m bars and its ticks as the lake's frames (for the rollover)."""
+        start, end = _day_bounds(day)
+        with self._errors(f"read session {day}"):
+            bars = pd.read_sql_query(
+                "SELECT symbol, bar_ts, open, high, low, close, volume, tick_count FROM bars_1m "
+                "WHERE closed = 1 AND bar_ts >= ? AND bar_ts < ? ORDER BY symbol, bar_ts",
+                self._conn,
+                params=(format_ts(start), format_ts(end)),
+            )
+            ticks = pd.read_sql_query(
+                "SELECT symbol, ltt, ltp, ltq, vtt, seq, volume FROM ticks "
+                "WHERE ltt >= ? AND ltt < ? ORDER BY seq",
+                self._conn,
+                params=(to_epoch_ms(start), to_epoch_ms(end)),
+            )
+        bars["bar_ts"] = pd.to_datetime(bars["bar_ts"], format="%Y-%m-%d %H:%M:%S%z")
+        return conform_bars_frame(bars), conform_ticks_frame(ticks)
+
+    def roll_over_session(self, day: date) -> tuple[int, int]:
+        """Delete ``day``'s ticks and 1m bars and mark its ingest state rolled over, in one step.
+
+        Call it only after the day is safely in the history lake. Return (ticks, bars) deleted.
+        """
+        start, end = _day_bounds(day)
+        with self.transaction(f"roll over session {day}") as conn:
+            ticks = conn.execute(
+                "DELETE FROM ticks WHERE ltt >= ? AND ltt < ?",
+                (to_epoch_ms(start), to_epoch_ms(end)),
+            ).rowcount
+            bars = conn.execute(
+                "DELETE FROM bars_1m WHERE bar_ts >= ? AND bar_ts < ?",
+                (format_ts(start), format_ts(end)),
+            ).rowcount
+            conn.execute(
+                "UPDATE ingest_state SET rolled_over_at = CURRENT_TIMESTAMP, "
+                "updated_at = CURRENT_TIMESTAMP WHERE session_date = ?",
+                (day.isoformat(),),
+            )
+        logger.info("rolled over session %s: deleted %d ticks, %d bars", day, ticks, bars)
+        return ticks, bars
 
     def upsert_feed_status(self, status: FeedStatus) -> None:
         """Store ``status`` as the current state of its feed."""
@@ -394,3 +513,44 @@ class MarketReader(SqliteReader):
             f"FROM gaps {where_clause(conds)} ORDER BY start_ts, gap_id"
         )
         return self._rows("gaps", sql, params, _gap_of)
+
+    def ingest_state(self) -> IngestState | None:
+        """Return ingest's state for its latest session day, or None before its first commit."""
+        rows = self._fetch(
+            "read ingest_state",
+            "SELECT session_date, journal_file, journal_offset, next_seq, feed_clock_ms, "
+            "rolled_over_at FROM ingest_state ORDER BY session_date DESC LIMIT 1",
+        )
+        if not rows:
+            return None
+        day, journal_file, offset, next_seq, clock_ms, rolled_at = rows[0]
+        try:
+            return IngestState(
+                session_date=date.fromisoformat(day),
+                journal_file=journal_file,
+                journal_offset=offset,
+                next_seq=next_seq,
+                feed_clock_ms=clock_ms,
+                rolled_over=rolled_at is not None,
+            )
+        except ValueError as exc:
+            raise DataIntegrityError(
+                f"market.db ({self.path}): bad ingest_state row {rows[0]!r}"
+            ) from exc
+
+    def tick_high_water(self) -> dict[str, int]:
+        """Return each symbol's highest stored cumulative volume (``vtt``), where it has one."""
+        rows = self._fetch(
+            "read tick high water",
+            "SELECT symbol, MAX(vtt) FROM ticks WHERE vtt IS NOT NULL GROUP BY symbol",
+        )
+        return {str(symbol): int(vtt) for symbol, vtt in rows}
+
+    def last_ticks(self) -> dict[str, Tick]:
+        """Return each symbol's stored tick with the highest ``seq`` (the last one accepted)."""
+        sql = (
+            "SELECT t.symbol, t.ltt, t.ltp, t.ltq, t.vtt, t.seq, t.volume FROM ticks AS t "
+            "JOIN (SELECT symbol, MAX(seq) AS seq FROM ticks GROUP BY symbol) AS m "
+            "ON t.symbol = m.symbol AND t.seq = m.seq"
+        )
+        return {tick.symbol: tick for tick in self._rows("ticks", sql, (), _tick_of)}

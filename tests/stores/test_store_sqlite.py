@@ -19,6 +19,7 @@ from pixity.stores import (
     SignalStore,
     StorePaths,
 )
+from pixity.stores.market import MARKET
 from pixity.stores.sqlite import SqliteReader, SqliteWriter, StoreSpec, sql_migration
 
 
@@ -34,7 +35,7 @@ def test_writer_creates_folders_and_sets_wal_pragmas(tmp_path: Path) -> None:
         assert pragma(conn, "journal_mode") == "wal"
         assert pragma(conn, "synchronous") == 1  # NORMAL
         assert pragma(conn, "busy_timeout") == 1500
-        assert pragma(conn, "user_version") == 1
+        assert pragma(conn, "user_version") == MARKET.version  # 2 since ingest_state
         assert conn.isolation_level is None
 
 

@@ -1,0 +1,413 @@
+"""The feed callbacks: journal each frame, validate its quotes, build 1m bars, hand over batches.
+
+``Pipeline`` is the ``FeedEvents`` the adapter drives, on the asyncio loop's thread. A frame
+is decoded first only to learn which session day it belongs to (its ``currentTs``); it is then
+appended to that day's journal and only then processed, so nothing is acted on before it is
+safe on disk. Modes:
+
+- ``LIVE``: frames are processed as they arrive;
+- ``JOURNAL_ONLY``: the tick buffer hit its cap (the store is not keeping up): frames are only
+  journaled, the uncommitted in-memory work is dropped (it is all in the journal);
+- ``CATCH_UP``: the day was rebuilt from the store (``restore``) and the journal is replayed
+  from the committed offset through the same processing path until it reaches the end.
+
+Start, restart after a crash and recovery from a full buffer all take the last path, so a
+restarted ingest computes what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator
+from contextlib import closing
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import cast
+
+from pixity.bars import REJECTED_OUTCOMES
+from pixity.domain import Bar, FeedState, FeedStatus
+from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError
+from pixity.feeds.journal import MAGIC, JournalRecord, read_journal
+from pixity.feeds.upstox_wire import Frame, MalformedFrameError, Quote, decode_frame
+from pixity.ingest.batch import Batch, GapClosed, GapOpened, RolloverJob
+from pixity.ingest.config import IngestConfig
+from pixity.ingest.day import SessionDay
+from pixity.ingest.feedclock import FeedClock
+from pixity.ingest.flusher import Flusher
+from pixity.ingest.health import IngestHealth
+from pixity.ingest.restore import restore_day
+from pixity.ingest.validate import Reason
+from pixity.markettime import IST, from_epoch_ms, nse_calendar
+from pixity.stores.market import IngestState, MarketReader
+
+log = logging.getLogger(__name__)
+
+
+class Mode(StrEnum):
+    """What the pipeline does with a frame."""
+
+    LIVE = "live"
+    JOURNAL_ONLY = "journal_only"
+    CATCH_UP = "catch_up"
+
+
+class Pipeline:
+    """Frames in, batches out to the flusher; one instance per ingest process."""
+
+    def __init__(self, config: IngestConfig, health: IngestHealth, flusher: Flusher) -> None:
+        self.config = config
+        self.health = health
+        self.flusher = flusher
+        self.clock = FeedClock()  # processing clock: a function of the journal alone
+        self.live_clock = FeedClock()  # every frame received: for gaps, routing, health
+        self.mode = Mode.LIVE
+        self.day: SessionDay | None = None
+        self.rolled_day: date | None = None
+        self.pending = Batch()
+        self.feed_error: Callable[[], str | None] = lambda: None
+        self._cursor = len(MAGIC)
+        self._deferred: list[tuple[bytes, int]] = []
+        self._touched: set[str] = set()
+        self._silent = False
+        self._gap_open = False
+        self._close_gap_on_frame = False
+        self._last_tick_ts: datetime | None = None
+        self._last_message_at: datetime | None = None
+        self._status_due = 0.0
+
+    # ------------------------------------------------------------ start
+
+    def start(self) -> None:
+        """Pick up where the store says the last run stood (restore and replay happen in steps)."""
+        state = self._stored_state()
+        if state is None:
+            return
+        self.live_clock.observe(state.feed_clock_ms or 0)
+        if state.rolled_over:
+            self.rolled_day = state.session_date
+            return
+        self._open_day(state.session_date)
+        if state.feed_clock_ms:  # the time between the last run and this one is a gap
+            self._open_gap("ingest restarted")
+
+    def _stored_state(self) -> IngestState | None:
+        with MarketReader(self.config.paths.market, busy_timeout_s=self.config.busy_timeout_s) as r:
+            return r.ingest_state()
+
+    def _open_day(self, day: date) -> None:
+        self.day = SessionDay(
+            day,
+            journal_dir=self.config.journal_dir,
+            symbols=self.config.symbols,
+            grace=self.config.grace,
+            on_bar=self._on_bar,
+        )
+        self.health.session_date = day.isoformat()
+        log.info("session %s: journal %s", day, self.day.journal_path)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Reset the day from the store's committed state and replay the journal past it."""
+        day = self.day
+        assert day is not None
+        with MarketReader(self.config.paths.market, busy_timeout_s=self.config.busy_timeout_s) as r:
+            state = r.ingest_state()
+            if state is not None and state.session_date != day.day:
+                state = None
+            self.clock = FeedClock(None if state is None else state.feed_clock_ms)
+            day.reset(self.clock)
+            self._silent = True
+            try:
+                if state is not None:
+                    restore_day(r, day, state)
+            finally:
+                self._silent = False
+        self._cursor = len(MAGIC) if state is None else state.journal_offset
+        if self._cursor > day.journal.position:
+            raise DataIntegrityError(
+                f"journal {day.journal_path} ends at {day.journal.position} but market.db "
+                f"committed offset {self._cursor}: the journal was cut or replaced"
+            )
+        self.pending = Batch(gaps=self.pending.gaps, feed_status=self.pending.feed_status)
+        self._touched.clear()
+        self.mode = Mode.CATCH_UP if self._cursor < day.journal.position else Mode.LIVE
+        self.health.catching_up = self.mode is Mode.CATCH_UP
+
+    # ------------------------------------------------------------ FeedEvents
+
+    def on_frame(self, raw: bytes, received_ns: int) -> None:
+        """Journal one frame, then process it (or leave it to the catch-up replay)."""
+        self._last_message_at = datetime.fromtimestamp(received_ns / 1e9, tz=UTC)
+        frame = self._decode(raw)
+        if frame is not None:
+            self.live_clock.observe(frame.current_ts_ms)
+            self.health.feed_clock = self.live_clock.now() if self.live_clock.ms else None
+            if self._close_gap_on_frame and self.live_clock.ms:
+                self._close_gap()
+        if self._needs_new_day():
+            if self.mode is not Mode.LIVE:
+                self._deferred.append((raw, received_ns))  # replayed once caught up
+                return
+            self._roll_over()
+        day = self._day_for_frame()
+        if day is None:
+            self._count_unrouted(frame)
+            return
+        end = day.journal.append(raw, received_ns)
+        self.health.journal_bytes = end
+        if self.mode is Mode.LIVE:
+            self._process(frame, end)
+            self._check_buffer()
+
+    def on_connected(self, at: datetime) -> None:
+        """Note the feed is up; the open gap closes at the next frame's exchange time."""
+        self.health.feed_connected = True
+        self.health.connects += 1
+        if self._gap_open:
+            self._close_gap_on_frame = True
+        log.info("feed %s connected at %s", self.config.feed_name, at.isoformat())
+
+    def on_disconnected(self, at: datetime, reason: str) -> None:
+        """Note the feed is down and open a gap at the feed's clock."""
+        self.health.feed_connected = False
+        self._close_gap_on_frame = False
+        self._open_gap(reason or "disconnected")
+        log.warning("feed %s disconnected at %s: %s", self.config.feed_name, at.isoformat(), reason)
+
+    # ------------------------------------------------------------ routing
+
+    def _decode(self, raw: bytes) -> Frame | None:
+        try:
+            return decode_frame(raw)
+        except MalformedFrameError as exc:
+            log.warning("malformed frame (%d bytes): %s", len(raw), exc)
+            return None
+
+    def _frame_day(self) -> date | None:
+        ms = self.live_clock.ms
+        return None if ms is None else from_epoch_ms(ms).astimezone(IST).date()
+
+    def _needs_new_day(self) -> bool:
+        today = self._frame_day()
+        return self.day is not None and today is not None and today > self.day.day
+
+    def _day_for_frame(self) -> SessionDay | None:
+        if self.day is not None:
+            return self.day
+        today = self._frame_day()
+        if today is None or (self.rolled_day is not None and today <= self.rolled_day):
+            return None
+        self._open_day(today)
+        return self.day
+
+    def _count_unrouted(self, frame: Frame | None) -> None:
+        """Count a frame that belongs to no open day (before the first stamp, after a rollover)."""
+        self.health.frames_total += 1
+        if frame is None:
+            self.health.reject(Reason.MALFORMED_FRAME)
+            return
+        trades = sum(1 for q in frame.quotes if q.ltp is not None and q.ltt_ms is not None)
+        if trades:
+            self.health.reject(Reason.OUTSIDE_SESSION, trades)
+
+    # ------------------------------------------------------------ processing
+
+    def _process(self, frame: Frame | None, end: int) -> None:
+        day = self.day
+        assert day is not None
+        self.health.frames_total += 1
+        if frame is None:
+            self.health.reject(Reason.MALFORMED_FRAME)
+        else:
+            self.clock.observe(frame.current_ts_ms)
+            for quote in frame.quotes:
+                self._quote(day, quote)
+            day.bars.on_time()
+        self.pending.state = day.state(end, self.clock.ms)
+        if day.rollover_due(self.clock.ms, self.config.rollover_delay):
+            self._roll_over()
+
+    def _quote(self, day: SessionDay, quote: Quote) -> None:
+        try:
+            result = day.validator.check(quote)
+        except InvalidValueError as exc:
+            log.warning("quote %s refused: %s", quote.key, exc)
+            self.health.reject(Reason.INVALID_TICK)
+            return
+        if result is None:
+            self.health.quotes_without_trade += 1
+            return
+        if isinstance(result, Reason):
+            self.health.reject(result)
+            return
+        outcome = day.bars.on_tick(result)
+        if outcome in REJECTED_OUTCOMES:
+            self.health.reject(outcome.value)
+            return
+        day.validator.accept(result)
+        self.pending.ticks.append(result)
+        self._touched.add(result.symbol)
+        self._last_tick_ts = result.ts.replace(microsecond=0)
+        self.health.count_tick()
+
+    def _on_bar(self, bar: Bar) -> None:
+        if not self._silent:
+            self.pending.add_bar(bar)
+
+    # ------------------------------------------------------------ handing over
+
+    def handoff(self, *, force: bool = False) -> bool:
+        """Give the pending batch to the flusher unless its backlog is full; return if given."""
+        if self.day is not None and self.mode is not Mode.JOURNAL_ONLY:
+            for bar in self.day.bars.forming():
+                if bar.symbol in self._touched:
+                    self.pending.add_bar(bar)
+            self._touched.clear()
+        if self.pending.empty:
+            return True
+        if not force and self.flusher.backlog() >= self.config.max_backlog:
+            return False
+        self.flusher.submit(self.pending)
+        self.pending = Batch()
+        return True
+
+    def buffer_depth(self) -> int:
+        """Return ticks accepted and not yet committed."""
+        return len(self.pending.ticks) + self.flusher.queued_ticks
+
+    def _check_buffer(self) -> None:
+        if len(self.pending.ticks) >= self.config.max_batch_ticks:
+            self.handoff()
+        depth = self.buffer_depth()
+        self.health.buffer_depth = depth
+        if depth >= self.config.buffer_cap_ticks:
+            self._journal_only()
+
+    def _journal_only(self) -> None:
+        """Stop holding ticks in memory: they are in the journal and will be replayed."""
+        dropped = len(self.pending.ticks)
+        self.health.ticks_total -= dropped  # they will be counted again when replayed
+        self.pending = Batch(gaps=self.pending.gaps, feed_status=self.pending.feed_status)
+        self._touched.clear()
+        self.mode = Mode.JOURNAL_ONLY
+        self.health.buffer_full = True
+        log.error(
+            "tick buffer full (%d ticks, cap %d): journaling only until the store catches up",
+            self.buffer_depth() + dropped,
+            self.config.buffer_cap_ticks,
+        )
+
+    # ------------------------------------------------------------ rollover and gaps
+
+    def _roll_over(self) -> None:
+        day = self.day
+        assert day is not None
+        day.bars.close_all()
+        self.handoff(force=True)
+        self.flusher.submit(RolloverJob(day.day))
+        day.close()
+        self.rolled_day, self.day = day.day, None
+        self.health.session_date = None
+        log.info("session %s over at feed clock %s: rolling over", day.day, self.clock.now())
+
+    def _open_gap(self, reason: str) -> None:
+        at = self.live_clock.now_seconds()
+        if at is None:
+            return  # no market time known yet: nothing to place the gap in
+        self._gap_open = True
+        self.pending.gaps.append(GapOpened(at=at, reason=reason))
+
+    def _close_gap(self) -> None:
+        at = self.live_clock.now_seconds()
+        assert at is not None
+        self._gap_open = self._close_gap_on_frame = False
+        self.pending.gaps.append(GapClosed(at=at))
+
+    # ------------------------------------------------------------ the loop's tick
+
+    def pump(self) -> None:
+        """Do the periodic work: catch up, recover from a full buffer, hand over, report."""
+        if self.mode is Mode.JOURNAL_ONLY and self.flusher.idle() and not self.health.flush_error:
+            log.info("store keeps up again: rebuilding from it and replaying the journal")
+            self._rebuild()
+        if self.mode is Mode.CATCH_UP:
+            self.catch_up_step()
+        self._report_status()
+        self.handoff()
+        self.health.buffer_depth = self.buffer_depth()
+
+    def catch_up_step(self) -> bool:
+        """Replay up to ``catch_up_records`` journal records; return True once caught up."""
+        day = self.day
+        assert day is not None
+        if self.flusher.backlog() >= self.config.max_backlog:
+            return False  # let the flusher drain first
+        reader = cast(
+            Generator[JournalRecord, None, None], read_journal(day.journal_path, self._cursor)
+        )
+        with closing(reader) as records:
+            for count, record in enumerate(records, 1):
+                self._process(self._decode(record.payload), record.end)
+                self._cursor = record.end
+                if self.day is None or count >= self.config.catch_up_records:
+                    break
+                if len(self.pending.ticks) >= self.config.max_batch_ticks:
+                    break
+        self.handoff()
+        if self.day is None or self._cursor >= self.day.journal.position:
+            self._go_live()
+            return True
+        self._check_buffer_in_catch_up()
+        return False
+
+    def _check_buffer_in_catch_up(self) -> None:
+        if self.buffer_depth() >= self.config.buffer_cap_ticks:
+            self._journal_only()
+
+    def _go_live(self) -> None:
+        self.mode = Mode.LIVE
+        self.health.catching_up = False
+        self.health.buffer_full = False
+        log.info("caught up with the journal")
+        deferred, self._deferred = self._deferred, []
+        for raw, received_ns in deferred:
+            self.on_frame(raw, received_ns)
+
+    def _report_status(self, *, force: bool = False, state: FeedState | None = None) -> None:
+        now = time.monotonic()
+        if not force and now < self._status_due:
+            return
+        self._status_due = now + self.config.status_interval_s
+        if state is None:
+            state = FeedState.CONNECTED if self.health.feed_connected else FeedState.DISCONNECTED
+        self.pending.feed_status = FeedStatus(
+            feed=self.config.feed_name,
+            state=state,
+            last_tick_ts=self._last_tick_ts,
+            last_message_at=self._last_message_at,
+            reconnects=max(0, self.health.connects - 1),
+            last_error=self.feed_error(),
+        )
+
+    def finish(self) -> None:
+        """Hand over everything with a final STOPPED status (the shutdown's last step here)."""
+        self._report_status(force=True, state=FeedState.STOPPED)
+        self.handoff(force=True)
+
+    def close(self) -> None:
+        """Close the day's journal."""
+        if self.day is not None:
+            self.day.close()
+
+    def market_open(self, at: datetime | None = None) -> bool:
+        """Tell whether the session is open at ``at`` (default: the feed's clock; unknown = open)."""
+        when = at
+        if when is None:
+            if self.live_clock.ms is None:
+                return True
+            when = self.live_clock.now()
+        try:
+            return nse_calendar().is_open(when)
+        except CalendarRangeError:
+            return True

@@ -1,0 +1,120 @@
+"""Turn one wire ``Quote`` into a ``Tick``, or say why not (every reason is counted).
+
+Reasons, in the order they are checked: ``unsubscribed_key`` (not one of ``--symbols``),
+``bad_price`` (``ltp`` not finite or <= 0), ``bad_quantity`` (negative ``ltq`` or ``vtt``),
+``outside_session`` (``ltt`` not inside 09:15-15:30 IST of the current session day, or the
+day is not a trading day), ``duplicate`` (same ``ltt, ltp, ltq, vtt`` as the last trade
+accepted for the key: full-mode depth updates repeat the last trade and land here). A quote
+without ``ltpc`` carries no trade: it is not a rejection (counted as ``quotes_without_trade``).
+
+Volume attribution. Per key the validator keeps the high-water ``vtt`` of accepted ticks:
+
+- ``vtt`` above the high water: volume = ``vtt - high_water`` (trades between prints count);
+- ``vtt`` present but not above it: volume 0 (that quantity was already counted by a print
+  the exchange stamped later, which arrived first);
+- the first print of the day (no high water yet) and prints without ``vtt`` (ltpc mode):
+  volume = ``ltq``.
+
+The high water and the last trade move only when the bar builder *accepts* the tick (see
+``accept``), so a late print's volume goes to the next accepted print instead of being lost,
+and both can be rebuilt from the stored ticks after a restart (max ``vtt``, highest ``seq``).
+
+``seq`` is a per-day counter of accepted ticks in processing order (0, 1, 2, ...): replaying
+the journal from a committed position gives every tick the same ``seq`` again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date
+from enum import StrEnum
+
+from pixity.domain import Tick
+from pixity.feeds.upstox_wire import Quote
+from pixity.markettime import from_epoch_ms, in_session, to_epoch_ms, to_ist
+
+_TradeKey = tuple[int, float, int, int | None]
+
+
+class Reason(StrEnum):
+    """Why a quote or a frame was not turned into a stored tick."""
+
+    MALFORMED_FRAME = "malformed_frame"
+    UNSUBSCRIBED_KEY = "unsubscribed_key"
+    BAD_PRICE = "bad_price"
+    BAD_QUANTITY = "bad_quantity"
+    OUTSIDE_SESSION = "outside_session"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    INVALID_TICK = "invalid_tick"  # a value the Tick constructor refused (message logged)
+
+
+class QuoteValidator:
+    """Validate the quotes of one session day and attribute their volume."""
+
+    def __init__(self, symbols: Iterable[str], day: date, *, trading_day: bool) -> None:
+        self.symbols = frozenset(symbols)
+        self.day = day
+        self.trading_day = trading_day
+        self.next_seq = 0
+        self._high_water: dict[str, int] = {}
+        self._last_trade: dict[str, _TradeKey] = {}
+
+    def restore(
+        self, *, next_seq: int, high_water: Mapping[str, int], last_ticks: Mapping[str, Tick]
+    ) -> None:
+        """Continue from stored state: the next seq, each key's high-water vtt and last trade."""
+        self.next_seq = next_seq
+        self._high_water = dict(high_water)
+        self._last_trade = {key: _trade_key_of(tick) for key, tick in last_ticks.items()}
+
+    def check(self, quote: Quote) -> Tick | Reason | None:
+        """Return the quote's tick (seq = ``next_seq``), the reason it is refused, or None (no trade)."""
+        if quote.key not in self.symbols:
+            return Reason.UNSUBSCRIBED_KEY
+        if quote.ltp is None or quote.ltt_ms is None:
+            return None
+        if not math.isfinite(quote.ltp) or quote.ltp <= 0:
+            return Reason.BAD_PRICE
+        ltq = quote.ltq or 0
+        if ltq < 0 or (quote.vtt is not None and quote.vtt < 0):
+            return Reason.BAD_QUANTITY
+        if not self._in_day_session(quote.ltt_ms):
+            return Reason.OUTSIDE_SESSION
+        if self._last_trade.get(quote.key) == (quote.ltt_ms, quote.ltp, ltq, quote.vtt):
+            return Reason.DUPLICATE
+        return Tick(
+            symbol=quote.key,
+            ts=from_epoch_ms(quote.ltt_ms),
+            price=quote.ltp,
+            last_qty=ltq,
+            cum_volume=quote.vtt,
+            volume=self._volume(quote.key, quote.vtt, ltq),
+            seq=self.next_seq,
+        )
+
+    def accept(self, tick: Tick) -> None:
+        """Record that ``tick`` was accepted: move seq, the high water and the last trade."""
+        self.next_seq = tick.seq + 1
+        self._last_trade[tick.symbol] = _trade_key_of(tick)
+        if tick.cum_volume is not None:
+            high = self._high_water.get(tick.symbol)
+            if high is None or tick.cum_volume > high:
+                self._high_water[tick.symbol] = tick.cum_volume
+
+    def _volume(self, key: str, vtt: int | None, ltq: int) -> int:
+        high = self._high_water.get(key)
+        if vtt is None or high is None:
+            return ltq
+        return vtt - high if vtt > high else 0
+
+    def _in_day_session(self, ltt_ms: int) -> bool:
+        if not self.trading_day:
+            return False
+        when = to_ist(from_epoch_ms(ltt_ms))
+        return when.date() == self.day and in_session(when)
+
+
+def _trade_key_of(tick: Tick) -> _TradeKey:
+    return (to_epoch_ms(tick.ts), tick.price, tick.last_qty, tick.cum_volume)

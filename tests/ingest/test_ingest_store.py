@@ -1,0 +1,73 @@
+"""market.db schema version 2: ingest_state, migrated from version 1, read back by readers."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+from ingest_support import SYM, SYM2, T0
+
+from pixity.domain import Tick
+from pixity.errors import InvalidValueError
+from pixity.stores.market import MARKET, IngestState, MarketReader, MarketStore
+from pixity.stores.sqlite import StoreSpec, connect_writer
+
+
+def tick(symbol: str, seq: int, vtt: int | None) -> Tick:
+    return Tick(symbol=symbol, ts=T0, price=10.0, last_qty=1, cum_volume=vtt, volume=1, seq=seq)
+
+
+DAY = T0.date()
+
+
+def state(offset: int, *, day: date = DAY) -> IngestState:
+    return IngestState(
+        session_date=day,
+        journal_file="journal/2025-06-02.journal",
+        journal_offset=offset,
+        next_seq=7,
+        feed_clock_ms=1_748_835_900_123,
+    )
+
+
+def test_state_commits_with_the_batch_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "market.db"
+    with MarketStore(path) as store:
+        assert store.write_batch([tick(SYM, 0, 100), tick(SYM, 1, 90)], [], state=state(40)) == 2
+        store.write_batch([tick(SYM2, 2, None)], [], state=state(80))
+    with MarketReader(path) as reader:
+        assert reader.ingest_state() == state(80)
+        assert reader.tick_high_water() == {SYM: 100}
+        assert {k: t.seq for k, t in reader.last_ticks().items()} == {SYM: 1, SYM2: 2}
+
+
+def test_roll_over_deletes_the_day_and_marks_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "market.db"
+    with MarketStore(path) as store:
+        store.write_batch([tick(SYM, 0, 100)], [], state=state(40))
+        assert store.roll_over_session(T0.date()) == (1, 0)
+    with MarketReader(path) as reader:
+        held = reader.ingest_state()
+        assert held is not None and held.rolled_over and reader.count_ticks() == 0
+
+
+def test_version_1_file_migrates_to_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "market.db"
+    v1 = StoreSpec(name=MARKET.name, writer=MARKET.writer, migrations=MARKET.migrations[:1])
+    connect_writer(path, v1, 1.0).close()
+    with MarketStore(path) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone() == (2,)
+    with MarketReader(path) as reader:
+        assert reader.ingest_state() is None
+
+
+def test_bad_state_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidValueError):
+        state(-1)
+    with MarketStore(tmp_path / "m.db") as store, pytest.raises(sqlite3.Error):
+        store.connection.execute(
+            "INSERT INTO ingest_state (session_date, journal_file, journal_offset, next_seq) "
+            "VALUES ('2025-6-2', 'j', 0, 0)"
+        )
