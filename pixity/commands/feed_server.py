@@ -87,6 +87,15 @@ def _market_flags(parser: argparse.ArgumentParser) -> None:
         help="exit 0 once the last tick is sent and the session (15:30) is over",
     )
     parser.add_argument(
+        "--resend-on-resubscribe",
+        dest="resend_s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="send a client that subscribes after another disconnected the last S wall seconds "
+        "of ticks again (what was in flight when the old client died); for crash tests",
+    )
+    parser.add_argument(
         "--record", type=Path, metavar="PATH", help="journal every frame sent, to any client"
     )
     parser.add_argument(
@@ -162,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         record=args.record,
         stats=args.stats,
         exit_at_close=args.exit_at_close,
+        resend_s=args.resend_s,
         faults=faults,
     )
     tape, start = _market(args)

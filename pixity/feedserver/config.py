@@ -21,6 +21,10 @@ class ServerConfig:
     sent (and a heartbeat with the current time goes out); ``max_batch`` bounds the ticks
     handled per pump; ``queue_high`` is the per-client queue length above which the market
     waits, and ``slow_grace_s`` how long a client may stay above it before it is dropped.
+    ``resend_s``: a client that subscribes after another client's connection ended gets the
+    ticks of the last ``resend_s`` wall seconds (times the speed) of the tape again, so the
+    frames that were in flight when a client died reach its successor (tests of the
+    ingest's crash safety use it; a real broker does not do this).
     """
 
     host: str = "127.0.0.1"
@@ -30,6 +34,7 @@ class ServerConfig:
     record: Path | None = None
     stats: Path | None = None
     exit_at_close: bool = False
+    resend_s: float = 0.0
     faults: FaultConfig = field(default_factory=FaultConfig)
     pump_interval_s: float = 0.02
     max_batch: int = 20_000
@@ -43,6 +48,8 @@ class ServerConfig:
             raise ConfigError(f"--speed {self.speed} must be in (0, {MAX_SPEED:g}]")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port {self.port} must be in 0..65535")
+        if self.resend_s < 0:
+            raise ConfigError(f"--resend-on-resubscribe {self.resend_s} must be >= 0")
         if self.require_token is not None and not self.require_token.strip():
             raise ConfigError("--require-token must not be empty")
         if not is_loopback(self.host) and self.require_token is None:

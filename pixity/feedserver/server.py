@@ -30,6 +30,7 @@ from pixity.feeds.upstox_wire import (
     Mode,
     encode_frame,
     encode_market_info,
+    frame_from_entries,
     parse_request,
 )
 from pixity.feedserver.auth import FEED_PATH, Authorizer
@@ -76,6 +77,7 @@ class FeedServer:
         self._status: str | None = None
         self._close_ms = to_epoch_ms(session_close(from_epoch_ms(tape.last_ms or start_ms).date()))
         self._closing = False
+        self._lost_client = False  # a subscribed client's connection has ended
         self._gate = asyncio.Event()
         self._stop = asyncio.Event()
         self._server: Server | None = None
@@ -179,6 +181,7 @@ class FeedServer:
             log.error("client %s: handler failed", client, exc_info=True)
         finally:
             self.clients.discard(client)
+            self._lost_client = self._lost_client or bool(client.subs)
             writer.cancel()
             self._update_running()
             log.info("client %s disconnected", client)
@@ -222,7 +225,23 @@ class FeedServer:
         snapshot = self.market.snapshot(chosen, full, now)
         if snapshot is not None:
             frames.append(snapshot)
+        if method is Method.SUB and self._lost_client and self.config.resend_s > 0:
+            frames.extend(self._resend(client, now))
         client.push(frames)
+
+    def _resend(self, client: Client, now: int) -> list[bytes]:
+        """Return the recent ticks again, fault-free, for a client that replaces a lost one."""
+        window_ms = int(self.config.resend_s * self.config.speed * 1000)
+        tape = self.market.tape
+        lo, hi = tape.position(now - window_ms), self.market.cursor
+        if hi <= lo:
+            return []
+        batch = Batch(tape, tape.slice(lo, hi), self.market.encoder)
+        self._count("resent_ticks", hi - lo)
+        return [
+            frame_from_entries(FrameKind.LIVE_FEED, f.ts, f.entries)
+            for f in client.tick_frames(batch)
+        ]
 
     def _update_running(self) -> None:
         self.clock.set_running(any(c.subs for c in self.clients), self._wall())
