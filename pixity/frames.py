@@ -289,7 +289,8 @@ def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> N
 def _to_ist_column(column: pd.Series, name: str) -> pd.Series:
     if not isinstance(column.dtype, pd.DatetimeTZDtype):
         if len(column) == 0:
-            return column.astype(IST_TS_DTYPE)
+            # An empty query result has no tz to convert from (pandas refuses naive -> aware).
+            return pd.Series([], dtype=IST_TS_DTYPE, name=column.name, index=column.index)
         raise InvalidValueError(f"{name} must be tz-aware datetimes, got dtype {column.dtype}")
     converted: pd.Series = column.dt.tz_convert("Asia/Kolkata").astype(IST_TS_DTYPE)
     return converted

@@ -140,6 +140,25 @@ def test_rollover_moves_the_day_to_the_lake(tmp_path: Path) -> None:
     assert [t.seq for t in ticks] == [0]
 
 
+def test_a_day_without_trades_rolls_over_and_the_writer_lives_on(tmp_path: Path) -> None:
+    h = Harness(config(tmp_path))
+    quiet = ist(2025, 6, 2, 15, 20)
+    h.feed([frame(quiet + timedelta(seconds=s)) for s in range(0, 600, 30)])  # heartbeats only
+    h.feed([frame(ist(2025, 6, 2, 15, 36))])
+    h.flush()
+    assert h.pipeline.rolled_day == quiet.date()
+    report = h.health.snapshot()
+    assert report["status"] != "down" and report.get("rollover_error") is None, report
+    assert report["last_rollover"] == "2025-06-02"
+    # The writer still works: the next day's trade is stored.
+    next_day = ist(2025, 6, 3, 9, 15, 1)
+    h.feed([frame(next_day, [quote(SYM, next_day, 101.0, 5, 50)])])
+    h.flush()
+    assert h.stop()
+    ticks, _ = stored(tmp_path)
+    assert len(ticks) == 1
+
+
 def test_gap_recorded_on_disconnect_and_closed_on_reconnect(tmp_path: Path) -> None:
     h = Harness(config(tmp_path))
     h.pipeline.on_connected(T0)

@@ -53,6 +53,14 @@ def test_roll_over_deletes_the_day_and_marks_the_state(tmp_path: Path) -> None:
         assert held is not None and held.rolled_over and reader.count_ticks() == 0
 
 
+def test_session_frames_of_an_empty_day_are_empty_lake_frames(tmp_path: Path) -> None:
+    """A day with no ticks (heartbeats only) must roll over like any other."""
+    with MarketStore(tmp_path / "market.db") as store:
+        bars, ticks = store.session_frames(T0.date())
+    assert bars.empty and ticks.empty
+    assert str(bars["bar_ts"].dtype) == "datetime64[us, Asia/Kolkata]"
+
+
 def test_version_1_file_migrates_to_version_2(tmp_path: Path) -> None:
     path = tmp_path / "market.db"
     v1 = StoreSpec(name=MARKET.name, writer=MARKET.writer, migrations=MARKET.migrations[:1])
