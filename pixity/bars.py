@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from pixity.clock import Clock
@@ -86,10 +86,25 @@ class BarBuilder:
 
     def add_tick(self, tick: Tick) -> None:
         """Add a tick that lies inside this bar."""
-        self._check_inside(tick.ts)
-        self._apply(
-            tick.price, tick.price, tick.price, tick.price, (tick.ts, tick.seq), (tick.ts, tick.seq)
-        )
+        ts = tick.ts
+        if not self.start <= ts < self.end:
+            self._check_inside(ts)
+        # ``_apply`` with open = high = low = close = price, spelled out: this runs per tick.
+        price = tick.price
+        key = (ts, tick.seq)
+        if self._open_key is None:
+            self._open = self._high = self._low = self._close = price
+            self._open_key = self._close_key = key
+        else:
+            if price > self._high:
+                self._high = price
+            if price < self._low:
+                self._low = price
+            if key < self._open_key:
+                self._open, self._open_key = price, key
+            assert self._close_key is not None
+            if key >= self._close_key:
+                self._close, self._close_key = price, key
         self._volume += tick.volume
         self._ticks += 1
 
@@ -172,7 +187,7 @@ class _SymbolState:
     builder: BarBuilder | None = None
     watermark: datetime | None = None  # end of the last closed bar
     last_ts: datetime | None = None
-    seen: set[tuple[datetime, float, int, int | None]] = field(default_factory=set)
+    seen: set[tuple[time, float, int, int | None]] = field(default_factory=set)
 
 
 class _Aggregator:
@@ -220,7 +235,9 @@ class _Aggregator:
 
     def _route(self, symbol: str, when: datetime) -> tuple[_SymbolState, TickOutcome]:
         """Find the state for an input at ``when``, closing bars it ends; say if it is late."""
-        state = self._symbols.setdefault(symbol, _SymbolState())
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = self._symbols[symbol] = _SymbolState()
         builder = state.builder
         if builder is not None and self.policy.closed_by_input(builder, when):
             self._close(state)
@@ -267,18 +284,29 @@ class TickAggregator(_Aggregator):
         return outcome
 
     def _classify(self, tick: Tick) -> TickOutcome:
-        if not in_session(tick.ts):
-            return TickOutcome.OUTSIDE_SESSION
         when = to_ist(tick.ts)
-        state, outcome = self._route(tick.symbol, when)
-        if outcome is TickOutcome.LATE:
-            return outcome
-        key = (when, tick.price, tick.last_qty, tick.cum_volume)
+        state = self._symbols.get(tick.symbol)
+        builder = None if state is None else state.builder
+        if state is not None and builder is not None and builder.start <= when < builder.end:
+            # The common case, per tick: inside the forming bar's span, which lies in the
+            # session, neither closes the bar nor is late; what ``_route`` would find.
+            late = state.last_ts is not None and when < state.last_ts
+            outcome = TickOutcome.OUT_OF_ORDER if late else TickOutcome.ACCEPTED
+        else:
+            if not in_session(when):
+                return TickOutcome.OUTSIDE_SESSION
+            state, outcome = self._route(tick.symbol, when)
+            if outcome is TickOutcome.LATE:
+                return outcome
+            builder = state.builder
+            assert builder is not None
+        # A bar lies within one day, so the clock time names the instant among ``seen`` (which
+        # holds the forming bar's ticks); hashing a naive time is far cheaper than an aware one.
+        key = (when.time(), tick.price, tick.last_qty, tick.cum_volume)
         if key in state.seen:
             return TickOutcome.DUPLICATE
         state.seen.add(key)
-        assert state.builder is not None
-        state.builder.add_tick(tick)
+        builder.add_tick(tick)
         if state.last_ts is None or when > state.last_ts:
             state.last_ts = when
         return outcome

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pixity.errors import InvalidValueError
-from pixity.markettime import format_ts, require_aware, to_ist
+from pixity.markettime import IST, format_ts, require_aware, to_ist
 
 # Upstox instrument keys: segment '|' token, e.g. NSE_EQ|INE155A01022, NSE_INDEX|Nifty 50.
 INSTRUMENT_KEY_RE = re.compile(
@@ -22,6 +22,10 @@ INSTRUMENT_KEY_RE = re.compile(
 )
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 _TIMEFRAME_RE = re.compile(r"^[1-9][0-9]{0,2}m$")
+
+# Keys already matched: every tick and bar checks its key, and a day has a few thousand keys.
+_GOOD_SYMBOLS: set[str] = set()
+_GOOD_SYMBOLS_MAX = 100_000
 
 
 class SignalType(StrEnum):
@@ -94,10 +98,14 @@ class OrderStatus(StrEnum):
 
 def check_symbol(symbol: str) -> str:
     """Return ``symbol`` if it is an Upstox instrument key, else raise."""
+    if symbol.__class__ is str and symbol in _GOOD_SYMBOLS:
+        return symbol
     if not isinstance(symbol, str) or not INSTRUMENT_KEY_RE.match(symbol):
         raise InvalidValueError(
             f"instrument key {symbol!r} is not like 'NSE_EQ|INE155A01022' (segment|token)"
         )
+    if symbol.__class__ is str and len(_GOOD_SYMBOLS) < _GOOD_SYMBOLS_MAX:
+        _GOOD_SYMBOLS.add(symbol)
     return symbol
 
 
@@ -155,17 +163,28 @@ class Tick:
     seq: int
 
     def __post_init__(self) -> None:
-        check_symbol(self.symbol)
-        _check_aware(self.ts, "tick time")
+        # Per tick: a known key and an IST time are settled inline (the checks' fast paths).
+        if not (self.symbol.__class__ is str and self.symbol in _GOOD_SYMBOLS):
+            check_symbol(self.symbol)
+        if not (self.ts.__class__ is datetime and self.ts.tzinfo is IST):
+            _check_aware(self.ts, "tick time")
         if self.ts.microsecond % 1000:
             # Exchange times (Upstox ltt) and the ticks table are in milliseconds.
             raise InvalidValueError(f"tick time {self.ts.isoformat()} is finer than a millisecond")
-        _check_price(self.price, f"tick price for {self.symbol}")
-        _check_count(self.last_qty, "last_qty")
-        if self.cum_volume is not None:
-            _check_count(self.cum_volume, "cum_volume")
-        _check_count(self.volume, "tick volume")
-        _check_count(self.seq, "seq")
+        # Per tick: plain floats and ints are settled inline; anything else goes to the full
+        # checks, which accept or refuse it exactly as before (and in the same order).
+        price = self.price
+        if not (price.__class__ is float and 0.0 < price < math.inf):
+            _check_price(price, f"tick price for {self.symbol}")
+        if not (self.last_qty.__class__ is int and self.last_qty >= 0):
+            _check_count(self.last_qty, "last_qty")
+        cum = self.cum_volume
+        if cum is not None and not (cum.__class__ is int and cum >= 0):
+            _check_count(cum, "cum_volume")
+        if not (self.volume.__class__ is int and self.volume >= 0):
+            _check_count(self.volume, "tick volume")
+        if not (self.seq.__class__ is int and self.seq >= 0):
+            _check_count(self.seq, "seq")
 
 
 def attributed_volume(prev_cum: int | None, cum: int | None, last_qty: int) -> int:

@@ -30,6 +30,8 @@ _AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 def require_aware(when: datetime, what: str = "datetime") -> datetime:
     """Return ``when`` unchanged, or raise if it has no timezone."""
+    if when.__class__ is datetime and when.tzinfo is IST:
+        return when  # the common case, per tick: IST always has an offset
     if not isinstance(when, datetime):
         raise InvalidValueError(f"{what} must be a datetime, got {type(when).__name__}")
     if when.tzinfo is None or when.utcoffset() is None:
@@ -39,6 +41,8 @@ def require_aware(when: datetime, what: str = "datetime") -> datetime:
 
 def to_ist(when: datetime) -> datetime:
     """Convert an aware datetime to IST."""
+    if when.__class__ is datetime and when.tzinfo is IST:
+        return when  # what astimezone(IST) would return, without the checks (per tick)
     return require_aware(when).astimezone(IST)
 
 
@@ -78,7 +82,8 @@ def parse_at(text: str) -> datetime:
 
 def from_epoch_ms(ms: int) -> datetime:
     """Convert exchange epoch milliseconds (Upstox ``ltt``) to an aware IST datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(IST)
+    # The same as converting from UTC (both go through IST.fromutc), in one step.
+    return datetime.fromtimestamp(ms / 1000, IST)
 
 
 def to_epoch_ms(when: datetime) -> int:

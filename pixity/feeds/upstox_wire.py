@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from google.protobuf.message import DecodeError
@@ -175,87 +175,136 @@ def decode_frame(raw: bytes) -> Frame:
     kind = _KIND.get(message.type)
     if kind is None:
         raise MalformedFrameError(f"unknown FeedResponse type {message.type}")
-    status = {
-        key: pb.MarketStatus.Name(value)
-        for key, value in message.marketInfo.segmentStatus.items()
-        if value in pb.MarketStatus.values()
-    }
-    quotes = tuple(_quote(key, feed) for key, feed in message.feeds.items())
+    status = {}
+    if message.HasField("marketInfo"):  # absent from live and initial feeds: nothing to read
+        status = {
+            key: pb.MarketStatus.Name(value)
+            for key, value in message.marketInfo.segmentStatus.items()
+            if value in pb.MarketStatus.values()
+        }
+    quotes = tuple([_quote(key, feed) for key, feed in message.feeds.items()])
     return Frame(kind=kind, current_ts_ms=message.currentTs, quotes=quotes, segment_status=status)
 
 
+# This runs per instrument per frame: each entry builds exactly one ``Quote``, full mode first.
 def _quote(key: str, feed: pb.Feed) -> Quote:
     union = feed.WhichOneof("FeedUnion")
-    if union == "ltpc":
-        return _from_ltpc(key, feed.ltpc if feed.HasField("ltpc") else None)
     if union == "fullFeed":
         full = feed.fullFeed
         if full.WhichOneof("FullFeedUnion") == "indexFF":
             index = full.indexFF
-            base = _from_ltpc(key, index.ltpc if index.HasField("ltpc") else None)
-            return _with_candles(base, index.marketOHLC.ohlc)
-        market = full.marketFF
-        base = _from_ltpc(key, market.ltpc if market.HasField("ltpc") else None)
-        depth = tuple((q.bidQ, q.bidP, q.askQ, q.askP) for q in market.marketLevel.bidAskQuote)
-        return _with_candles(
-            Quote(
+            ltp, ltt, ltq, cp = _ltpc(index.ltpc if index.HasField("ltpc") else None)
+            return Quote(
                 key=key,
-                ltp=base.ltp,
-                ltt_ms=base.ltt_ms,
-                ltq=base.ltq,
-                close_price=base.close_price,
-                vtt=market.vtt,
-                atp=market.atp,
-                depth=depth,
-            ),
-            market.marketOHLC.ohlc,
+                ltp=ltp,
+                ltt_ms=ltt,
+                ltq=ltq,
+                close_price=cp,
+                candles=_candles(index.marketOHLC.ohlc),
+            )
+        market = full.marketFF
+        ltp, ltt, ltq, cp = _ltpc(market.ltpc if market.HasField("ltpc") else None)
+        book = market.marketLevel.bidAskQuote
+        return _new_quote(
+            key,
+            ltp,
+            ltt,
+            ltq,
+            cp,
+            market.vtt,
+            market.atp,
+            tuple([(q.bidQ, q.bidP, q.askQ, q.askP) for q in book]) if book else (),
+            _candles(market.marketOHLC.ohlc),
         )
+    if union == "ltpc":
+        ltp, ltt, ltq, cp = _ltpc(feed.ltpc if feed.HasField("ltpc") else None)
+        return Quote(key=key, ltp=ltp, ltt_ms=ltt, ltq=ltq, close_price=cp)
     if union == "firstLevelWithGreeks":
         greeks = feed.firstLevelWithGreeks
-        base = _from_ltpc(key, greeks.ltpc if greeks.HasField("ltpc") else None)
-        return Quote(
-            key=key,
-            ltp=base.ltp,
-            ltt_ms=base.ltt_ms,
-            ltq=base.ltq,
-            close_price=base.close_price,
-            vtt=greeks.vtt,
-        )
+        ltp, ltt, ltq, cp = _ltpc(greeks.ltpc if greeks.HasField("ltpc") else None)
+        return Quote(key=key, ltp=ltp, ltt_ms=ltt, ltq=ltq, close_price=cp, vtt=greeks.vtt)
     return Quote(key=key, ltp=None, ltt_ms=None, ltq=None, close_price=None)
 
 
-def _from_ltpc(key: str, ltpc: pb.LTPC | None) -> Quote:
+_NO_LTPC: tuple[None, None, None, None] = (None, None, None, None)
+
+
+def _ltpc(ltpc: pb.LTPC | None) -> tuple[float, int, int, float] | tuple[None, None, None, None]:
+    """Return ``ltp, ltt, ltq, cp``, all None when the entry carries no ``ltpc``."""
     if ltpc is None:
-        return Quote(key=key, ltp=None, ltt_ms=None, ltq=None, close_price=None)
-    return Quote(key=key, ltp=ltpc.ltp, ltt_ms=ltpc.ltt, ltq=ltpc.ltq, close_price=ltpc.cp)
+        return _NO_LTPC
+    return ltpc.ltp, ltpc.ltt, ltpc.ltq, ltpc.cp
 
 
-def _with_candles(quote: Quote, ohlc: Iterable[pb.OHLC]) -> Quote:
-    candles = tuple(
-        Candle(
-            interval=c.interval,
-            open=c.open,
-            high=c.high,
-            low=c.low,
-            close=c.close,
-            volume=c.vol,
-            ts_ms=c.ts,
-        )
-        for c in ohlc
+def _candles(ohlc: Sequence[pb.OHLC]) -> tuple[Candle, ...]:
+    if not ohlc:
+        return ()
+    return tuple(
+        [_new_candle(c.interval, c.open, c.high, c.low, c.close, c.vol, c.ts) for c in ohlc]
     )
-    if not candles:
-        return quote
-    return Quote(
-        key=quote.key,
-        ltp=quote.ltp,
-        ltt_ms=quote.ltt_ms,
-        ltq=quote.ltq,
-        close_price=quote.close_price,
-        vtt=quote.vtt,
-        atp=quote.atp,
-        depth=quote.depth,
-        candles=candles,
-    )
+
+
+# Building the decoded objects. A frozen dataclass's ``__init__`` sets each field through
+# ``object.__setattr__``, which costs as much as the rest of decoding a full-mode entry; these
+# build the very same objects (all fields set, equal, same hash) through the slots' own
+# descriptors. They take every field in declaration order, which is checked at import.
+
+_Setter = Callable[[object, object], None]
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
+    declared = tuple(f.name for f in fields(cls))
+    if declared != names or hasattr(cls, "__post_init__"):
+        raise RuntimeError(f"{cls.__name__} is now {declared}: update its builder in {__name__}")
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_QUOTE_SETTERS = _slot_setters(
+    Quote, ("key", "ltp", "ltt_ms", "ltq", "close_price", "vtt", "atp", "depth", "candles")
+)
+_CANDLE_SETTERS = _slot_setters(
+    Candle, ("interval", "open", "high", "low", "close", "volume", "ts_ms")
+)
+
+
+def _new_quote(
+    key: str,
+    ltp: float | None,
+    ltt_ms: int | None,
+    ltq: int | None,
+    close_price: float | None,
+    vtt: int | None,
+    atp: float | None,
+    depth: tuple[tuple[int, float, int, float], ...],
+    candles: tuple[Candle, ...],
+) -> Quote:
+    quote = object.__new__(Quote)
+    s_key, s_ltp, s_ltt, s_ltq, s_cp, s_vtt, s_atp, s_depth, s_candles = _QUOTE_SETTERS
+    s_key(quote, key)
+    s_ltp(quote, ltp)
+    s_ltt(quote, ltt_ms)
+    s_ltq(quote, ltq)
+    s_cp(quote, close_price)
+    s_vtt(quote, vtt)
+    s_atp(quote, atp)
+    s_depth(quote, depth)
+    s_candles(quote, candles)
+    return quote
+
+
+def _new_candle(
+    interval: str, open_: float, high: float, low: float, close: float, volume: int, ts_ms: int
+) -> Candle:
+    candle = object.__new__(Candle)
+    s_interval, s_open, s_high, s_low, s_close, s_volume, s_ts = _CANDLE_SETTERS
+    s_interval(candle, interval)
+    s_open(candle, open_)
+    s_high(candle, high)
+    s_low(candle, low)
+    s_close(candle, close)
+    s_volume(candle, volume)
+    s_ts(candle, ts_ms)
+    return candle
 
 
 # ---------------------------------------------------------------- frames: encode

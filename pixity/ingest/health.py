@@ -73,17 +73,17 @@ class IngestHealth:
 
     # ------------------------------------------------------------ updates
 
-    def count_tick(self) -> None:
-        """Count one accepted tick (for the total, the rate and the age)."""
+    def count_tick(self, count: int = 1) -> None:
+        """Count ``count`` accepted ticks (for the total, the rate and the age)."""
         now = time.monotonic()
-        self.ticks_total += 1
+        self.ticks_total += count
         self.last_tick_mono = now
         second = int(now)
         with self._lock:
             if self._rate and self._rate[-1][0] == second:
-                self._rate[-1][1] += 1
+                self._rate[-1][1] += count
             else:
-                self._rate.append([second, 1])
+                self._rate.append([second, count])
                 while self._rate and self._rate[0][0] <= second - RATE_WINDOW_S - 1:
                     self._rate.popleft()
 

@@ -221,8 +221,14 @@ class Pipeline:
             self.health.reject(Reason.MALFORMED_FRAME)
         else:
             self.clock.observe(frame.current_ts_ms)
-            for quote in frame.quotes:
-                self._quote(day, quote)
+            ticks = self.pending.ticks  # not handed over while the frame's quotes run
+            before = len(ticks)
+            try:
+                for quote in frame.quotes:
+                    self._quote(day, quote)
+            finally:
+                if len(ticks) > before:  # counted per frame: one clock read and lock, not per tick
+                    self.health.count_tick(len(ticks) - before)
             day.bars.on_time()
         self.pending.state = day.state(end, self.clock.ms)
         if day.rollover_due(self.clock.ms, self.config.rollover_delay):
@@ -248,8 +254,7 @@ class Pipeline:
         day.validator.accept(result)
         self.pending.ticks.append(result)
         self._touched.add(result.symbol)
-        self._last_tick_ts = result.ts.replace(microsecond=0)
-        self.health.count_tick()
+        self._last_tick_ts = result.ts  # cut to the second when reported
 
     def _on_bar(self, bar: Bar) -> None:
         if not self._silent:
@@ -384,7 +389,9 @@ class Pipeline:
         self.pending.feed_status = FeedStatus(
             feed=self.config.feed_name,
             state=state,
-            last_tick_ts=self._last_tick_ts,
+            last_tick_ts=None
+            if self._last_tick_ts is None
+            else self._last_tick_ts.replace(microsecond=0),
             last_message_at=self._last_message_at,
             reconnects=max(0, self.health.connects - 1),
             last_error=self.feed_error(),

@@ -32,7 +32,7 @@ from enum import StrEnum
 
 from pixity.domain import Tick
 from pixity.feeds.upstox_wire import Quote
-from pixity.markettime import from_epoch_ms, in_session, to_epoch_ms, to_ist
+from pixity.markettime import from_epoch_ms, session_close, session_open, to_epoch_ms
 
 _TradeKey = tuple[int, float, int, int | None]
 
@@ -60,6 +60,11 @@ class QuoteValidator:
         self.next_seq = 0
         self._high_water: dict[str, int] = {}
         self._last_trade: dict[str, _TradeKey] = {}
+        # The day's session as epoch ms [open, close): ltt is compared as an integer.
+        self._open_ms = to_epoch_ms(session_open(day))
+        self._close_ms = to_epoch_ms(session_close(day)) if trading_day else self._open_ms
+        # The trade key of the tick ``check`` returned last, for ``accept`` (saves a conversion).
+        self._checked: tuple[Tick, _TradeKey] | None = None
 
     def restore(
         self, *, next_seq: int, high_water: Mapping[str, int], last_ticks: Mapping[str, Tick]
@@ -71,33 +76,44 @@ class QuoteValidator:
 
     def check(self, quote: Quote) -> Tick | Reason | None:
         """Return the quote's tick (seq = ``next_seq``), the reason it is refused, or None (no trade)."""
-        if quote.key not in self.symbols:
+        key = quote.key
+        if key not in self.symbols:
             return Reason.UNSUBSCRIBED_KEY
-        if quote.ltp is None or quote.ltt_ms is None:
+        ltp = quote.ltp
+        ltt_ms = quote.ltt_ms
+        if ltp is None or ltt_ms is None:
             return None
-        if not math.isfinite(quote.ltp) or quote.ltp <= 0:
+        if not math.isfinite(ltp) or ltp <= 0:
             return Reason.BAD_PRICE
         ltq = quote.ltq or 0
-        if ltq < 0 or (quote.vtt is not None and quote.vtt < 0):
+        vtt = quote.vtt
+        if ltq < 0 or (vtt is not None and vtt < 0):
             return Reason.BAD_QUANTITY
-        if not self._in_day_session(quote.ltt_ms):
+        if not self._open_ms <= ltt_ms < self._close_ms:
             return Reason.OUTSIDE_SESSION
-        if self._last_trade.get(quote.key) == (quote.ltt_ms, quote.ltp, ltq, quote.vtt):
+        trade = (ltt_ms, ltp, ltq, vtt)
+        if self._last_trade.get(key) == trade:
             return Reason.DUPLICATE
-        return Tick(
-            symbol=quote.key,
-            ts=from_epoch_ms(quote.ltt_ms),
-            price=quote.ltp,
+        tick = Tick(
+            symbol=key,
+            ts=from_epoch_ms(ltt_ms),
+            price=ltp,
             last_qty=ltq,
-            cum_volume=quote.vtt,
-            volume=self._volume(quote.key, quote.vtt, ltq),
+            cum_volume=vtt,
+            volume=self._volume(key, vtt, ltq),
             seq=self.next_seq,
         )
+        self._checked = (tick, trade)
+        return tick
 
     def accept(self, tick: Tick) -> None:
         """Record that ``tick`` was accepted: move seq, the high water and the last trade."""
         self.next_seq = tick.seq + 1
-        self._last_trade[tick.symbol] = _trade_key_of(tick)
+        checked = self._checked
+        if checked is not None and checked[0] is tick:
+            self._last_trade[tick.symbol] = checked[1]
+        else:
+            self._last_trade[tick.symbol] = _trade_key_of(tick)
         if tick.cum_volume is not None:
             high = self._high_water.get(tick.symbol)
             if high is None or tick.cum_volume > high:
@@ -108,12 +124,6 @@ class QuoteValidator:
         if vtt is None or high is None:
             return ltq
         return vtt - high if vtt > high else 0
-
-    def _in_day_session(self, ltt_ms: int) -> bool:
-        if not self.trading_day:
-            return False
-        when = to_ist(from_epoch_ms(ltt_ms))
-        return when.date() == self.day and in_session(when)
 
 
 def _trade_key_of(tick: Tick) -> _TradeKey:
