@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -147,9 +148,18 @@ class StoredGap:
     created_at: datetime
 
 
-_UPSERT_BAR = """
+def _json_columns(count: int) -> str:
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
+
+
+# Rows go in as ONE JSON array per statement, not through executemany: executemany releases
+# and retakes the GIL around every row, and while the ingest's event loop keeps the GIL busy
+# each retake waits a whole switch interval (5 ms), which starved the writer thread to a few
+# hundred rows a second. One statement over json_each is one GIL release for the whole batch.
+# (WHERE true: SQLite needs it to parse INSERT ... SELECT ... ON CONFLICT.)
+_UPSERT_BAR = f"""
 INSERT INTO bars_1m (symbol, bar_ts, open, high, low, close, volume, tick_count, closed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT {_json_columns(9)} FROM json_each(?) WHERE true
 ON CONFLICT (symbol, bar_ts) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, tick_count = excluded.tick_count, closed = excluded.closed,
@@ -160,8 +170,9 @@ WHERE bars_1m.closed = 0
 # A closed bar is final. A forming bar gives way to a closed one or to a forming one with at
 # least as many ticks, so a replayed older batch cannot roll a bar back.
 
-_INSERT_TICK = """
-INSERT INTO ticks (symbol, ltt, ltp, ltq, vtt, seq, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
+_INSERT_TICK = f"""
+INSERT INTO ticks (symbol, ltt, ltp, ltq, vtt, seq, volume)
+SELECT {_json_columns(7)} FROM json_each(?) WHERE true
 ON CONFLICT DO NOTHING
 """
 # ON CONFLICT DO NOTHING rather than INSERT OR IGNORE: OR IGNORE would also drop rows that
@@ -269,8 +280,11 @@ class MarketStore(SqliteWriter):
         if not tick_rows and not bar_rows and state is None:
             return 0
         with self.transaction(f"write {len(tick_rows)} ticks, {len(bar_rows)} bars") as conn:
-            added = conn.executemany(_INSERT_TICK, tick_rows).rowcount
-            conn.executemany(_UPSERT_BAR, bar_rows)
+            added = (
+                conn.execute(_INSERT_TICK, (json.dumps(tick_rows),)).rowcount if tick_rows else 0
+            )
+            if bar_rows:
+                conn.execute(_UPSERT_BAR, (json.dumps(bar_rows),))
             if state is not None:
                 conn.execute(_UPSERT_STATE, _state_row(state))
         return added
