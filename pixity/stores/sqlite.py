@@ -116,6 +116,8 @@ def connect_writer(path: Path, spec: StoreSpec, timeout_s: float) -> sqlite3.Con
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"{where}: cannot create folder {path.parent}: {exc}") from exc
+    if not path.exists():
+        _create(path, spec, timeout_s)
     with sqlite_errors(where, "open for writing", timeout_s):
         conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
         try:
@@ -131,6 +133,29 @@ def connect_writer(path: Path, spec: StoreSpec, timeout_s: float) -> sqlite3.Con
             conn.close()
             raise
     return conn
+
+
+def _create(path: Path, spec: StoreSpec, timeout_s: float) -> None:
+    """Build a new store beside ``path`` and move it into place whole.
+
+    A reader that opens the path sees either no file ("start the writer") or a store at the
+    current schema version, never an empty or half-migrated one. The file is built in the
+    rollback-journal mode so that it is one file to move; the writer then switches it to WAL.
+    """
+    building = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    building.unlink(missing_ok=True)
+    with sqlite_errors(f"{spec.name} ({building})", "create", timeout_s):
+        conn = sqlite3.connect(building, timeout=timeout_s, isolation_level=None)
+        try:
+            _configure(conn, timeout_s)
+            _migrate(conn, building, spec)
+        finally:
+            conn.close()
+    try:
+        os.replace(building, path)
+    except OSError as exc:
+        building.unlink(missing_ok=True)
+        raise StoreError(f"{spec.name}: cannot move the new store into {path}: {exc}") from exc
 
 
 def _user_tables(conn: sqlite3.Connection) -> list[str]:

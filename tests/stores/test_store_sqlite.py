@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -296,3 +297,35 @@ def test_old_pipeline_signals_db_is_refused_and_left_alone(tmp_path: Path) -> No
         assert old.execute("PRAGMA journal_mode").fetchone() == ("delete",)
         assert old.execute("SELECT signal_id, bar_ts FROM signals").fetchall() == [("abc", None)]
     old.close()
+
+
+def test_a_reader_never_sees_a_store_being_created(tmp_path: Path) -> None:
+    """While the writer creates market.db, readers see no file or a whole store, nothing between."""
+    from pixity.stores.market import MarketReader, MarketStore
+
+    seen: list[str] = []
+    for attempt in range(40):
+        path = tmp_path / f"run{attempt}" / "market.db"
+        stop = threading.Event()
+
+        def hammer(path: Path = path, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                try:
+                    MarketReader(path).close()
+                    seen.append("ok")
+                except StoreMissingError:
+                    seen.append("missing")
+                except Exception as exc:  # noqa: BLE001 - any other error is the failure
+                    seen.append(f"{type(exc).__name__}: {exc}")
+
+        reader = threading.Thread(target=hammer)
+        reader.start()
+        try:
+            MarketStore(path).close()
+            time.sleep(0.002)
+        finally:
+            stop.set()
+            reader.join(10)
+    assert [s for s in seen if s not in ("ok", "missing")] == []
+    assert "ok" in seen and "missing" in seen
+    assert not list(tmp_path.rglob(".market.db.creating-*"))
