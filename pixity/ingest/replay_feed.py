@@ -37,6 +37,11 @@ class ReplayStatus:
     reconnects: int
     watchdog: str
     last_error: str | None
+    handler_errors: int = 0
+    text_messages: int = 0
+    connect_failures: int = 0
+    token_rejections: int = 0
+    recycles: int = 0
 
 
 class ReplayFeed:
