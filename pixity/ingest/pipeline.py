@@ -29,7 +29,8 @@ from pixity.bars import REJECTED_OUTCOMES
 from pixity.domain import Bar, FeedState, FeedStatus
 from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError
 from pixity.feeds.journal import MAGIC, JournalRecord, read_journal
-from pixity.feeds.upstox_wire import Frame, MalformedFrameError, Quote, decode_frame
+from pixity.feeds.upstox_trades import TradeEntry, TradeFrame, decode_trades
+from pixity.feeds.upstox_wire import MalformedFrameError
 from pixity.ingest.batch import Batch, GapClosed, GapOpened, RolloverJob
 from pixity.ingest.config import IngestConfig
 from pixity.ingest.day import SessionDay
@@ -177,9 +178,9 @@ class Pipeline:
 
     # ------------------------------------------------------------ routing
 
-    def _decode(self, raw: bytes) -> Frame | None:
+    def _decode(self, raw: bytes) -> TradeFrame | None:
         try:
-            return decode_frame(raw)
+            return decode_trades(raw)
         except MalformedFrameError as exc:
             log.warning("malformed frame (%d bytes): %s", len(raw), exc)
             return None
@@ -201,19 +202,21 @@ class Pipeline:
         self._open_day(today)
         return self.day
 
-    def _count_unrouted(self, frame: Frame | None) -> None:
+    def _count_unrouted(self, frame: TradeFrame | None) -> None:
         """Count a frame that belongs to no open day (before the first stamp, after a rollover)."""
         self.health.frames_total += 1
         if frame is None:
             self.health.reject(Reason.MALFORMED_FRAME)
             return
-        trades = sum(1 for q in frame.quotes if q.ltp is not None and q.ltt_ms is not None)
+        trades = sum(
+            1 for _, ltp, ltt_ms, _, _ in frame.entries if ltp is not None and ltt_ms is not None
+        )
         if trades:
             self.health.reject(Reason.OUTSIDE_SESSION, trades)
 
     # ------------------------------------------------------------ processing
 
-    def _process(self, frame: Frame | None, end: int) -> None:
+    def _process(self, frame: TradeFrame | None, end: int) -> None:
         day = self.day
         assert day is not None
         self.health.frames_total += 1
@@ -224,8 +227,8 @@ class Pipeline:
             ticks = self.pending.ticks  # not handed over while the frame's quotes run
             before = len(ticks)
             try:
-                for quote in frame.quotes:
-                    self._quote(day, quote)
+                for entry in frame.entries:
+                    self._quote(day, entry)
             finally:
                 if len(ticks) > before:  # counted per frame: one clock read and lock, not per tick
                     self.health.count_tick(len(ticks) - before)
@@ -234,11 +237,11 @@ class Pipeline:
         if day.rollover_due(self.clock.ms, self.config.rollover_delay):
             self._roll_over()
 
-    def _quote(self, day: SessionDay, quote: Quote) -> None:
+    def _quote(self, day: SessionDay, entry: TradeEntry) -> None:
         try:
-            result = day.validator.check(quote)
+            result = day.validator.check(entry)
         except InvalidValueError as exc:
-            log.warning("quote %s refused: %s", quote.key, exc)
+            log.warning("quote %s refused: %s", entry[0], exc)
             self.health.reject(Reason.INVALID_TICK)
             return
         if result is None:

@@ -1,4 +1,4 @@
-"""Turn one wire ``Quote`` into a ``Tick``, or say why not (every reason is counted).
+"""Turn one wire entry's trade into a ``Tick``, or say why not (every reason is counted).
 
 Reasons, in the order they are checked: ``unsubscribed_key`` (not one of ``--symbols``),
 ``bad_price`` (``ltp`` not finite or <= 0), ``bad_quantity`` (negative ``ltq`` or ``vtt``),
@@ -31,7 +31,7 @@ from datetime import date
 from enum import StrEnum
 
 from pixity.domain import Tick
-from pixity.feeds.upstox_wire import Quote
+from pixity.feeds.upstox_trades import TradeEntry
 from pixity.markettime import from_epoch_ms, session_close, session_open, to_epoch_ms
 
 _TradeKey = tuple[int, float, int, int | None]
@@ -74,19 +74,16 @@ class QuoteValidator:
         self._high_water = dict(high_water)
         self._last_trade = {key: _trade_key_of(tick) for key, tick in last_ticks.items()}
 
-    def check(self, quote: Quote) -> Tick | Reason | None:
-        """Return the quote's tick (seq = ``next_seq``), the reason it is refused, or None (no trade)."""
-        key = quote.key
+    def check(self, entry: TradeEntry) -> Tick | Reason | None:
+        """Return the entry's tick (seq = ``next_seq``), the reason it is refused, or None (no trade)."""
+        key, ltp, ltt_ms, ltq_or_none, vtt = entry
         if key not in self.symbols:
             return Reason.UNSUBSCRIBED_KEY
-        ltp = quote.ltp
-        ltt_ms = quote.ltt_ms
         if ltp is None or ltt_ms is None:
             return None
         if not math.isfinite(ltp) or ltp <= 0:
             return Reason.BAD_PRICE
-        ltq = quote.ltq or 0
-        vtt = quote.vtt
+        ltq = ltq_or_none or 0
         if ltq < 0 or (vtt is not None and vtt < 0):
             return Reason.BAD_QUANTITY
         if not self._open_ms <= ltt_ms < self._close_ms:
