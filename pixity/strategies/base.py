@@ -1,0 +1,131 @@
+"""The strategy interface: a registry by id, one instance per symbol, closed bars only.
+
+A strategy is described by a ``StrategySpec`` (its id, bar length, warm-up length and
+parameters) and makes one ``SymbolStrategy`` per symbol. The engine hands each instance closed
+bars of the spec's timeframe, oldest first, through a ``ClosedBarGate`` that refuses anything
+else: a strategy cannot see a forming bar, a bar of another length or a bar out of order.
+Each bar gives a ``Decision``: the bias, the signal state and the signals (possibly none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pixity.domain import Bar, Bias, Signal, SignalState
+from pixity.errors import ConfigError, InvalidValueError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What a strategy concluded on one closed bar."""
+
+    bias: Bias
+    state: SignalState
+    signals: tuple[Signal, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bias, Bias) or not isinstance(self.state, SignalState):
+            raise InvalidValueError(f"decision needs a Bias and a SignalState, got {self!r}")
+        if (self.state is SignalState.TRIGGERED) != bool(self.signals):
+            raise InvalidValueError(
+                f"decision state {self.state} does not match {len(self.signals)} signal(s)"
+            )
+
+
+class SymbolStrategy(Protocol):
+    """One strategy's view of one symbol; keeps whatever rolling state it needs."""
+
+    def on_bar(self, bar: Bar) -> Decision:
+        """Take the next closed bar and decide."""
+        ...
+
+
+class StrategySpec(Protocol):
+    """What the engine needs to know of a strategy."""
+
+    @property
+    def strategy_id(self) -> str: ...
+
+    @property
+    def timeframe_minutes(self) -> int: ...
+
+    @property
+    def warmup_bars(self) -> int:
+        """Return how many closed bars an instance needs before its decisions mean anything."""
+        ...
+
+    def create(self, symbol: str) -> SymbolStrategy:
+        """Return a fresh instance for ``symbol``."""
+        ...
+
+
+SpecFactory = Callable[[Mapping[str, object]], StrategySpec]
+_REGISTRY: dict[str, SpecFactory] = {}
+
+
+def register(strategy_id: str, factory: SpecFactory) -> None:
+    """Register ``factory`` (parameters -> spec) under ``strategy_id``."""
+    if strategy_id in _REGISTRY and _REGISTRY[strategy_id] is not factory:
+        raise ConfigError(f"strategy {strategy_id!r} is already registered")
+    _REGISTRY[strategy_id] = factory
+
+
+def available() -> list[str]:
+    """Return the registered strategy ids, sorted."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_strategy(strategy_id: str, params: Mapping[str, object] | None = None) -> StrategySpec:
+    """Return the spec of ``strategy_id`` built with ``params``; unknown ids are a ConfigError."""
+    _load_builtin()
+    factory = _REGISTRY.get(strategy_id)
+    if factory is None:
+        raise ConfigError(
+            f"unknown strategy {strategy_id!r}; available: {', '.join(sorted(_REGISTRY))}"
+        )
+    spec = factory(dict(params or {}))
+    if spec.strategy_id != strategy_id:
+        raise ConfigError(f"strategy {strategy_id!r} built a spec named {spec.strategy_id!r}")
+    return spec
+
+
+def _load_builtin() -> None:
+    # The built-in strategies register themselves on import; imported lazily so that this
+    # module stays importable on its own.
+    from pixity.strategies import reference  # noqa: F401
+
+
+class ClosedBarGate:
+    """Wrap a ``SymbolStrategy`` so that it only ever receives closed bars, in order."""
+
+    __slots__ = ("_inner", "_last", "minutes", "symbol")
+
+    def __init__(self, inner: SymbolStrategy, *, symbol: str, minutes: int) -> None:
+        self._inner = inner
+        self.symbol = symbol
+        self.minutes = minutes
+        self._last: datetime | None = None
+
+    @property
+    def last_bar_ts(self) -> datetime | None:
+        """Return the open time of the last bar passed through."""
+        return self._last
+
+    def on_bar(self, bar: Bar) -> Decision:
+        """Check ``bar`` and hand it to the strategy."""
+        where = f"{bar.symbol} {bar.ts.isoformat()}"
+        if not bar.closed:
+            raise InvalidValueError(f"strategy offered the forming bar {where}")
+        if bar.symbol != self.symbol:
+            raise InvalidValueError(f"bar {where} offered to the strategy of {self.symbol}")
+        if bar.minutes != self.minutes:
+            raise InvalidValueError(f"{bar.timeframe} bar {where} offered to a {self.minutes}m one")
+        if self._last is not None and bar.ts <= self._last:
+            raise InvalidValueError(f"bar {where} is not after {self._last.isoformat()}")
+        decision = self._inner.on_bar(bar)
+        self._last = bar.ts
+        return decision

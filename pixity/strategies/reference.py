@@ -1,0 +1,147 @@
+"""``ref_ema_cross``: a small, documented reference strategy for tests and the demo.
+
+Rule, on closed bars of ``timeframe_minutes`` (15 by default):
+- a fast and a slow exponential moving average of the close (``fast``, ``slow`` bars; each
+  seeded with the first close it sees);
+- bias is BUY while fast > slow, SELL while fast < slow, NEUTRAL until ``slow`` bars were seen;
+- when the sign of fast - slow changes (a cross), the candidate is BUY (up) or SELL (down)
+  with confidence ``s / (s + scale_bps)``, where ``s`` is the gap between the averages in
+  basis points of the slow one; it is emitted when the confidence reaches ``min_confidence``
+  (state TRIGGERED), otherwise the state is SETUP and nothing is emitted;
+- ``exit_after`` bars after an emitted signal, with no cross in between, an EXIT is emitted
+  (0 turns exits off); the count starts again each session day.
+
+It is not meant to make money; it is meant to fire often enough, deterministically, to
+exercise every path of the live session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+
+from pixity.domain import Bar, Bias, Signal, SignalState, SignalType
+from pixity.errors import ConfigError
+from pixity.strategies.base import Decision, register
+
+STRATEGY_ID = "ref_ema_cross"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmaCrossSpec:
+    """Parameters of ``ref_ema_cross``; unknown keys are refused by ``from_params``."""
+
+    fast: int = 3
+    slow: int = 8
+    scale_bps: float = 10.0
+    min_confidence: float = 0.05
+    exit_after: int = 4
+    timeframe_minutes: int = 15
+    strategy_id: str = STRATEGY_ID
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fast < self.slow <= 500:
+            raise ConfigError(
+                f"ref_ema_cross needs 1 <= fast < slow <= 500, got {self.fast}, {self.slow}"
+            )
+        if not self.scale_bps > 0:
+            raise ConfigError(f"scale_bps {self.scale_bps} must be > 0")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence {self.min_confidence} must be in [0, 1]")
+        if self.exit_after < 0:
+            raise ConfigError(f"exit_after {self.exit_after} must be >= 0")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> EmaCrossSpec:
+        """Build the spec from ``params``, refusing keys it does not have."""
+        known = {f.name for f in fields(cls)} - {"strategy_id"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(
+                f"ref_ema_cross has no parameter(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}"
+            )
+        try:
+            return cls(**params)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ConfigError(f"ref_ema_cross parameters: {exc}") from None
+
+    @property
+    def warmup_bars(self) -> int:
+        """Return the bars needed before the slow average means anything."""
+        return self.slow
+
+    def create(self, symbol: str) -> EmaCross:
+        """Return an instance for ``symbol``."""
+        return EmaCross(self, symbol)
+
+
+class EmaCross:
+    """One symbol's ``ref_ema_cross``."""
+
+    def __init__(self, spec: EmaCrossSpec, symbol: str) -> None:
+        self.spec = spec
+        self.symbol = symbol
+        self._fast: float | None = None
+        self._slow: float | None = None
+        self._seen = 0
+        self._sign = 0
+        self._since_signal: int | None = None
+        self._day: date | None = None
+
+    def on_bar(self, bar: Bar) -> Decision:
+        """Update the averages with ``bar`` and decide."""
+        spec = self.spec
+        self._fast = _ema(self._fast, bar.close, spec.fast)
+        self._slow = _ema(self._slow, bar.close, spec.slow)
+        self._seen += 1
+        if bar.ts.date() != self._day:
+            self._day, self._since_signal = bar.ts.date(), None
+        gap = self._fast - self._slow
+        sign = (gap > 0) - (gap < 0)
+        crossed = self._sign != 0 and sign != 0 and sign != self._sign
+        if sign != 0:
+            self._sign = sign
+        if self._seen < spec.warmup_bars:
+            return Decision(bias=Bias.NEUTRAL, state=SignalState.IDLE)
+        bias = Bias.BUY if sign > 0 else Bias.SELL if sign < 0 else Bias.NEUTRAL
+        if crossed:
+            return self._cross(bar, bias, abs(gap) / self._slow * 1e4)
+        return self._hold(bar, bias)
+
+    def _cross(self, bar: Bar, bias: Bias, gap_bps: float) -> Decision:
+        confidence = gap_bps / (gap_bps + self.spec.scale_bps)
+        if confidence < self.spec.min_confidence:
+            return Decision(bias=bias, state=SignalState.SETUP)
+        self._since_signal = 0
+        kind = SignalType.BUY if bias is Bias.BUY else SignalType.SELL
+        return self._emit(bar, bias, kind, confidence)
+
+    def _hold(self, bar: Bar, bias: Bias) -> Decision:
+        if self._since_signal is None:
+            return Decision(bias=bias, state=SignalState.IDLE)
+        self._since_signal += 1
+        if self.spec.exit_after and self._since_signal >= self.spec.exit_after:
+            self._since_signal = None
+            return self._emit(bar, bias, SignalType.EXIT, 1.0)
+        return Decision(bias=bias, state=SignalState.IDLE)
+
+    def _emit(self, bar: Bar, bias: Bias, kind: SignalType, confidence: float) -> Decision:
+        signal = Signal.create(
+            strategy_id=self.spec.strategy_id,
+            symbol=self.symbol,
+            timestamp=bar.ts,
+            signal_type=kind,
+            confidence=round(min(1.0, max(0.0, confidence)), 6),
+        )
+        return Decision(bias=bias, state=SignalState.TRIGGERED, signals=(signal,))
+
+
+def _ema(previous: float | None, value: float, span: int) -> float:
+    if previous is None:
+        return value
+    alpha = 2.0 / (span + 1)
+    return previous + alpha * (value - previous)
+
+
+register(STRATEGY_ID, EmaCrossSpec.from_params)
