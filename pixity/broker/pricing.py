@@ -1,0 +1,37 @@
+"""Fill prices: the price seen, moved by slippage against the order, on NSE's 0.05 tick."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from pixity.domain import Side
+from pixity.errors import InvalidValueError
+
+TICK = Decimal("0.05")  # NSE equity tick size
+_BPS = Decimal(10_000)
+
+
+def check_price(price: float, what: str) -> float:
+    """Return ``price`` as a float if it is a finite number > 0, else raise."""
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        raise InvalidValueError(f"{what} must be a number, got {type(price).__name__}")
+    if not math.isfinite(price) or price <= 0:
+        raise InvalidValueError(f"{what} {price!r} must be finite and > 0")
+    return float(price)
+
+
+def fill_price(side: Side, price: float, slippage_bps: float) -> float:
+    """Return the fill price of a market order at ``price``: worse by the slippage, on a tick.
+
+    A buy rounds up to the next tick and a sell down, so slippage never favours the trader;
+    a sell never goes below one tick.
+    """
+    check_price(price, "price")
+    bps = Decimal(repr(float(slippage_bps)))
+    if side is Side.BUY:
+        moved, rounding = Decimal(repr(float(price))) * (1 + bps / _BPS), ROUND_CEILING
+    else:
+        moved, rounding = Decimal(repr(float(price))) * (1 - bps / _BPS), ROUND_FLOOR
+    ticks = max((moved / TICK).to_integral_value(rounding=rounding), Decimal(1))
+    return float(ticks * TICK)
