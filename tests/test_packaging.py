@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # conda-forge names that differ from PyPI's.
-CONDA_TO_PYPI = {"python-duckdb": "duckdb"}
+CONDA_TO_PYPI = {"python-duckdb": "duckdb", "matplotlib-base": "matplotlib"}
 NOT_PACKAGES = {"python", "pip"}
 
 

@@ -1,0 +1,165 @@
+"""The live session as `pixity live` runs it: feed-server, ingest and papermill as real processes.
+
+Afterwards the design's SQL is run verbatim with the `sqlite3` tool on the stores the session
+wrote. A second test stops the session with SIGTERM, a third kills it with SIGKILL and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import pytest
+from procs import Proc, poll, running
+
+from pixity.sample import SampleMarket
+from pixity.stores.lake import write_bars
+
+pytestmark = pytest.mark.slow
+
+KEYS = ["NSE_EQ|INE155A01022", "NSE_EQ|INE118H01025"]
+DAY = "2025-06-03"
+GRID = {f"{9 + (15 + 15 * i) // 60:02d}:{(15 + 15 * i) % 60:02d}" for i in range(25)}
+DESIGN_SQL_SIGNALS = """SELECT signal_id, strategy_id, symbol, signal_type, bar_ts FROM signals
+ WHERE strategy_id = 'ref_ema_cross' ORDER BY created_at DESC LIMIT 5;"""
+DESIGN_SQL_RUNNERS = """SELECT symbol, strategy_id, timeframe, current_bias, signal_state, updated_at
+  FROM runner_state WHERE strategy_id = 'ref_ema_cross';"""
+
+
+@dataclass
+class Market:
+    data: Path
+    tmp: Path
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    """Feed-server at speed from 10:00 and the ingest into tmp/data, with history for warm-up."""
+    data = tmp_path / "data"
+    history = SampleMarket(KEYS, seed=7).bars_frame([date(2025, 5, 30), date(2025, 6, 2)])
+    write_bars(data, history)
+    fs_args = [
+        "feed-server", "--symbols", *KEYS, "--port", "0", "--seed", "7", "--speed", "180",
+        "--start", f"{DAY} 10:00", "--data-dir", str(tmp_path / "fs"),
+    ]  # fmt: skip
+    with running(fs_args, tmp_path / "fs.log") as fs:
+        url = fs.wait_for(r"(ws://127\.0\.0\.1:\d+/v3/feed/market-data-feed)").group(1)
+        ingest_args = [
+            "ingest", "--feed", "upstox", "--feed-url", url, "--symbols", *KEYS,
+            "--data-dir", str(data), "--health-port", "0",
+        ]  # fmt: skip
+        with running(ingest_args, tmp_path / "ingest.log") as ingest:
+            ingest.wait_for(r"http://127\.0\.0\.1:\d+/health")
+            yield Market(data, tmp_path)
+
+
+def live(market: Market, *extra: str, name: str = "live") -> Proc:
+    args = [
+        "live", "--mode", "paper", "--symbols", *KEYS, "--strategies", "ref_ema_cross",
+        "--max-capital", "100000", "--max-daily-loss", "5000", "--data-dir", str(market.data),
+        *extra,
+    ]  # fmt: skip
+    return Proc(args, market.tmp / f"{name}.log")
+
+
+def sqlite3_cli(db: Path, sql: str) -> list[list[str]]:
+    out = subprocess.run(
+        ["sqlite3", "-separator", "\t", str(db), sql],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+def query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def report_of(log_lines: list[str]) -> Path:
+    line = next(line for line in log_lines if line.startswith("report:"))
+    return Path(line.split(":", 1)[1].strip())
+
+
+def test_live_session_writes_signals_on_the_15m_grid_and_runner_state(market: Market) -> None:
+    proc = live(market, "--until", "11:30")
+    assert proc.popen.wait(timeout=240) == 0, "".join(proc.lines[-40:])
+    proc.stop()
+    signals = market.data / "signals/signals.db"
+    config = market.data / "config/config.db"
+    recent = sqlite3_cli(signals, DESIGN_SQL_SIGNALS)
+    assert recent, "no signal by 11:30"
+    for _id, strategy, symbol, kind, bar_ts in recent:
+        assert strategy == "ref_ema_cross" and symbol in KEYS and kind in ("BUY", "SELL", "EXIT")
+        assert bar_ts.startswith(DAY) and bar_ts.endswith("+05:30") and bar_ts[11:16] in GRID
+    assert sqlite3_cli(signals, "SELECT COUNT(*) FROM signals WHERE bar_ts IS NULL;") == [["0"]]
+    assert int(sqlite3_cli(signals, "SELECT COUNT(*) FROM signals WHERE created_at > datetime('now', '-1 day');")[0][0]) >= len(recent)  # fmt: skip
+    runners = sqlite3_cli(config, DESIGN_SQL_RUNNERS)
+    assert sorted(r[0] for r in runners) == sorted(KEYS)
+    assert all(r[2] == "15m" for r in runners)
+    last = sqlite3_cli(config, "SELECT symbol, last_bar_ts, status FROM runner_state;")
+    assert {(s, ts, st) for s, ts, st in last} == {
+        (k, f"{DAY} 11:15:00+05:30", "STOPPED") for k in KEYS
+    }
+    assert sqlite3_cli(config, "SELECT MAX(updated_at) FROM runner_state;")[0][0]
+    # The executed notebook is the report: its summary, tables and plot are there.
+    nb = nbformat.read(report_of(proc.lines), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert any("reached --until 11:30" in str(o.get("data", {})) for o in outputs)
+    log_text = (report_of(proc.lines).parent / "live_session.log").read_text()
+    assert " ERROR " not in log_text and "Traceback" not in log_text
+
+
+def test_sigterm_stops_cleanly_with_the_report_saved(market: Market) -> None:
+    proc = live(market)
+    config = market.data / "config/config.db"
+    poll(
+        lambda: config.exists() and query(config, "SELECT COUNT(*) FROM runner_state WHERE status = 'RUNNING'") == [(2,)],
+        timeout=90, what="runners RUNNING",
+    )  # fmt: skip
+    assert proc.stop(signal.SIGTERM, timeout=90) == 0, "".join(proc.lines[-40:])
+    assert query(config, "SELECT DISTINCT status FROM runner_state") == [("STOPPED",)]
+    nb = nbformat.read(report_of(proc.lines), as_version=4)
+    assert any(
+        "stop requested" in str(o.get("data", {})) for c in nb.cells for o in c.get("outputs", [])
+    )
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def test_kill9_then_restart_duplicates_nothing_and_keeps_the_account(market: Market) -> None:
+    proc = live(market, "--until", "12:30", name="live1")
+    papermill = int(proc.wait_for(r"papermill pid (\d+)", timeout=60).group(1))
+    paper = market.data / "paper/paper.db"
+    poll(lambda: paper.exists() and query(paper, "SELECT COUNT(*) FROM fills")[0][0] > 0, timeout=150, what="a fill")  # fmt: skip
+    os.killpg(papermill, signal.SIGKILL)  # the session's processes die mid-run
+    proc.kill9()
+    fills_sql = "SELECT fill_id, order_id, symbol, side, quantity, price, ts, costs FROM fills"
+    fills_before = set(query(paper, fills_sql))
+    signals_sql = "SELECT signal_id, symbol, bar_ts, signal_type, confidence FROM signals"
+    signals = market.data / "signals/signals.db"
+    signals_before = set(query(signals, signals_sql))
+    again = live(market, "--until", "12:30", name="live2")
+    assert again.popen.wait(timeout=240) == 0, "".join(again.lines[-40:])
+    again.stop()
+    # Nothing written before the kill was written again, changed or lost.
+    assert query(signals, "SELECT COUNT(*) - COUNT(DISTINCT strategy_id || symbol || bar_ts || signal_type) FROM signals") == [(0,)]  # fmt: skip
+    assert fills_before <= set(query(paper, fills_sql))
+    assert signals_before <= set(query(signals, signals_sql))
+    assert query(paper, "SELECT COUNT(*) - COUNT(DISTINCT order_id) FROM fills") == [(0,)]
+    # The restored account is the account: each position is the net of its fills.
+    net = dict(query(paper, "SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) FROM fills GROUP BY symbol"))  # fmt: skip
+    held = dict(query(paper, "SELECT symbol, quantity FROM positions"))
+    assert net and held == {k: v for k, v in net.items() if k in held} and set(net) == set(held)
+    states = query(market.data / "config/config.db", "SELECT DISTINCT status FROM runner_state")
+    assert states == [("STOPPED",)]

@@ -1,0 +1,250 @@
+"""The live engine over a real live buffer: 15m bars, signals with bar_ts, runner state, restart."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from live_support import (
+    DAY,
+    KEYS,
+    FakeIngest,
+    FakeTime,
+    config,
+    sample_bars,
+    seed_history,
+)
+
+from pixity.domain import Bar, Bias, SignalState
+from pixity.errors import StoreMissingError
+from pixity.live.engine import LiveEngine
+from pixity.live.stores import SessionStores
+from pixity.markettime import IST, format_ts
+from pixity.strategies import Decision, register
+
+OPEN = datetime.combine(DAY, datetime.min.time(), IST).replace(hour=9, minute=15)
+GRID = {(OPEN + timedelta(minutes=15 * i)).strftime("%H:%M") for i in range(25)}
+
+
+def at(hh: int, mm: int, ss: int = 0) -> datetime:
+    return OPEN.replace(hour=hh, minute=mm, second=ss)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    seed_history(tmp_path)
+    return tmp_path
+
+
+def engine_for(data_dir: Path, clock: FakeTime | None = None, **overrides: object) -> LiveEngine:
+    params = {"strategy_params": {"ref_ema_cross": {"min_confidence": 0.0}}} | overrides
+    clock = clock or FakeTime()
+    return LiveEngine(
+        config(data_dir, **params),
+        SessionStores(data_dir),
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def drive(engine: LiveEngine, ingest: FakeIngest, until: datetime, step_s: int = 20) -> None:
+    clock = at(9, 15)
+    while clock <= until:
+        ingest.commit_until(clock)
+        engine.step()
+        clock += timedelta(seconds=step_s)
+
+
+def test_signals_carry_their_15m_bar_and_runner_state_follows(data_dir: Path) -> None:
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir)
+    engine.start()
+    drive(engine, ingest, at(12, 1))
+    engine.finish("finished")
+    signals = rows(data_dir / "signals/signals.db", "SELECT bar_ts, symbol, status FROM signals")
+    assert signals, "the reference strategy fires on this market"
+    for bar_ts, symbol, status in signals:
+        assert isinstance(bar_ts, str) and bar_ts.endswith("+05:30") and bar_ts[11:16] in GRID
+        assert symbol in KEYS and status in ("FILLED", "REJECTED", "PENDING")
+    states = rows(
+        data_dir / "config/config.db",
+        "SELECT symbol, timeframe, last_bar_ts, status FROM runner_state",
+    )
+    assert sorted(s[0] for s in states) == sorted(KEYS)
+    for _, timeframe, last_bar_ts, status in states:
+        assert timeframe == "15m" and status == "STOPPED"
+        assert last_bar_ts == format_ts(at(11, 45))  # the last 15m bar that closed by 12:00
+    assert engine.counts.bars_15m == 2 * 11  # 09:15 .. 11:45
+
+
+def test_a_forming_bar_never_reaches_a_strategy(data_dir: Path) -> None:
+    seen: list[Bar] = []
+
+    class Recorder:
+        def on_bar(self, bar: Bar) -> Decision:
+            seen.append(bar)
+            return Decision(bias=Bias.NEUTRAL, state=SignalState.IDLE)
+
+    class Spec:
+        strategy_id = "test_recorder"
+        timeframe_minutes = 15
+        warmup_bars = 1
+
+        def create(self, symbol: str) -> Recorder:
+            return Recorder()
+
+    register("test_recorder", lambda params: Spec())
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir, strategies=("test_recorder",), strategy_params={})
+    engine.start()
+    warm = len(seen)
+    clock = at(9, 15)
+    while clock <= at(10, 10):
+        ingest.commit_until(clock)  # the forming 1m bar is in market.db at every step
+        engine.step()
+        live = seen[warm:]
+        assert all(b.closed and b.minutes == 15 for b in live)
+        assert all(b.ts + timedelta(minutes=15) <= clock for b in live)  # only finished windows
+        clock += timedelta(seconds=30)
+    assert [b.ts for b in seen[warm:] if b.symbol == KEYS[0]] == [at(9, 15), at(9, 30), at(9, 45)]
+
+
+def test_a_failing_strategy_is_marked_error_and_the_others_go_on(data_dir: Path) -> None:
+    class Boom:
+        def on_bar(self, bar: Bar) -> Decision:
+            if bar.ts.date() == DAY and bar.symbol == KEYS[0]:
+                raise RuntimeError("division by zero in my feature")
+            return Decision(bias=Bias.NEUTRAL, state=SignalState.IDLE)
+
+    class Spec:
+        strategy_id = "test_boom"
+        timeframe_minutes = 15
+        warmup_bars = 1
+
+        def create(self, symbol: str) -> Boom:
+            return Boom()
+
+    register("test_boom", lambda params: Spec())
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir, strategies=("test_boom", "ref_ema_cross"))
+    engine.start()
+    drive(engine, ingest, at(10, 1))
+    engine.finish("finished")
+    states = {
+        (s, k): (status, err)
+        for s, k, status, err in rows(
+            data_dir / "config/config.db",
+            "SELECT symbol, strategy_id, status, last_error FROM runner_state",
+        )
+    }
+    status, error = states[(KEYS[0], "test_boom")]
+    assert status == "ERROR" and "division by zero" in str(error)
+    assert states[(KEYS[1], "test_boom")][0] == "STOPPED"
+    assert states[(KEYS[0], "ref_ema_cross")][0] == "STOPPED"
+    assert engine.counts.strategy_errors >= 1
+
+
+def test_stale_when_the_live_buffer_stops_changing_then_running_again(data_dir: Path) -> None:
+    clock = FakeTime()
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir, clock)
+    engine.start()
+    drive(engine, ingest, at(9, 40))
+    clock.now += engine.config.stale_after_s + 1
+    engine.step()  # nothing committed: quiet for longer than the bound
+    stale = rows(data_dir / "config/config.db", "SELECT status, last_error FROM runner_state")
+    assert {s for s, _ in stale} == {"STALE"}
+    assert all("pixity ingest" in str(e) for _, e in stale)
+    ingest.commit_until(at(9, 41))
+    engine.step()
+    assert {
+        s for (s,) in rows(data_dir / "config/config.db", "SELECT status FROM runner_state")
+    } == {"RUNNING"}
+
+
+def test_until_stops_after_the_bar_that_closes_then(data_dir: Path) -> None:
+    clock = FakeTime()
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir, clock, until="10:00")
+    engine.start()
+    feed = at(9, 15)
+    while not engine.done and feed < at(11, 0):
+        ingest.commit_until(feed)
+        engine.step()
+        feed += timedelta(seconds=20)
+    assert engine.done and "10:00" in str(engine.stop_reason)
+    assert feed <= at(10, 1)
+    assert all(r.state.last_bar_ts == at(9, 45) for r in engine.runners)
+
+
+def test_waiting_for_a_live_buffer_is_bounded(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, wait_for_feed_s=3.0)
+    with pytest.raises(StoreMissingError, match="pixity ingest"):
+        engine.start()
+    states = rows(tmp_path / "config/config.db", "SELECT status, last_error FROM runner_state")
+    assert {s for s, _ in states} == {"STARTING"}
+
+
+def snapshot(data_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        "signals": rows(data_dir / "signals/signals.db", "SELECT signal_id, bar_ts, status FROM signals ORDER BY signal_id"),
+        "orders": rows(data_dir / "paper/paper.db", "SELECT order_id, status FROM orders ORDER BY order_id"),
+        "fills": rows(data_dir / "paper/paper.db", "SELECT fill_id, price, quantity FROM fills ORDER BY fill_id"),
+        "positions": rows(data_dir / "paper/paper.db", "SELECT symbol, quantity, avg_price, realised_pnl FROM positions ORDER BY symbol"),
+        "pnl": rows(data_dir / "paper/paper.db", "SELECT realised, costs, killed FROM daily_pnl"),
+    }  # fmt: skip
+
+
+def run_whole(data_dir: Path, stops: list[datetime]) -> dict[str, list[tuple[object, ...]]]:
+    """Run the day to 13:00, abandoning the engine (as kill -9 would) at each of ``stops``."""
+    ingest = FakeIngest(data_dir, sample_bars())
+    feed = at(9, 15)
+    ingest.commit_until(feed)
+    engine = engine_for(data_dir)
+    engine.start()
+    pending = list(stops)
+    while feed <= at(13, 0):
+        ingest.commit_until(feed)
+        engine.step()
+        if pending and feed >= pending[0]:
+            pending.pop(0)
+            engine.stores.close()  # no finish(): the process just died
+            engine = engine_for(data_dir)
+            engine.start()
+        feed += timedelta(seconds=20)
+    engine.finish("finished")
+    engine.stores.close()
+    ingest.close()
+    return snapshot(data_dir)
+
+
+def test_a_restart_resumes_without_duplicates_and_matches_an_unbroken_run(tmp_path: Path) -> None:
+    one, two = tmp_path / "unbroken", tmp_path / "restarted"
+    for d in (one, two):
+        seed_history(d)
+    unbroken = run_whole(one, [])
+    restarted = run_whole(two, [at(10, 7), at(11, 30, 20), at(11, 31)])
+    assert unbroken["signals"] and unbroken["fills"]
+    assert restarted == unbroken
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_registrations() -> Iterator[None]:
+    yield
+    from pixity.strategies import base
+
+    for name in ("test_recorder", "test_boom"):
+        base._REGISTRY.pop(name, None)
