@@ -20,7 +20,7 @@ from pixity.errors import ConfigError, InvalidValueError, PixityError
 log = logging.getLogger(__name__)
 
 # Listed in the order `pixity --help` shows them.
-COMMAND_MODULES = ["feed_server", "ingest", "history"]
+COMMAND_MODULES = ["feed_server", "ingest", "live", "history", "health"]
 
 
 def build_parser() -> argparse.ArgumentParser:
