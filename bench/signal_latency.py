@@ -106,35 +106,47 @@ def watch(db: Path, engine: Proc, timeout: float) -> dict[str, int]:
     raise RuntimeError("the engine did not finish in time")
 
 
-def sent_times(journal: Path) -> dict[str, tuple[list[int], list[int]]]:
-    """Return per symbol the exchange times (ms) of its ticks and their send times (ns)."""
-    out: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+def sent_times(journal: Path) -> tuple[dict[str, tuple[list[int], list[int]]], list[tuple[int, int]]]:  # fmt: skip
+    """Return per symbol its ticks' exchange times (ms) and send times (ns), and the frames'
+    (feed clock ms, send ns) in send order."""
+    ticks: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    frames: list[tuple[int, int]] = []
     for rec in read_journal(journal):
-        for q in decode_frame(rec.payload).quotes:
+        frame = decode_frame(rec.payload)
+        frames.append((frame.current_ts_ms, rec.received_ns))
+        for q in frame.quotes:
             if q.ltt_ms is not None and q.ltp is not None:
-                ltts, sends = out[q.key]
+                ltts, sends = ticks[q.key]
                 ltts.append(q.ltt_ms)
                 sends.append(rec.received_ns)
-    for ltts, sends in out.values():  # ticks are sent in exchange-time order per symbol
+    for ltts, sends in ticks.values():  # ticks are sent in exchange-time order per symbol
         order = np.argsort(ltts, kind="stable")
         ltts[:] = [ltts[i] for i in order]
         sends[:] = [sends[i] for i in order]
-    return out
+    return ticks, frames
 
 
-def latencies(seen: dict[str, int], sent: dict[str, tuple[list[int], list[int]]]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    last_tick, closing_tick = [], []
+def latencies(
+    seen: dict[str, int],
+    sent: tuple[dict[str, tuple[list[int], list[int]]], list[tuple[int, int]]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per signal, ms from its bar's last tick sent and from its bar's end on the feed."""
+    ticks, frames = sent
+    clock = np.maximum.accumulate(np.array([ms for ms, _ in frames], dtype=np.int64))
+    sends = np.array([ns for _, ns in frames], dtype=np.int64)
+    last_tick, bar_end_ = [], []
     for key, seen_ns in seen.items():
         symbol, bar_ts = key.split("@")
         start = datetime.fromisoformat(bar_ts).astimezone(IST)
         end_ms = int(bar_end(start, 15).timestamp() * 1000)
-        ltts, sends = sent[symbol]
+        ltts, tick_sends = ticks[symbol]
         i = bisect.bisect_left(ltts, end_ms)
-        if i == 0 or i >= len(ltts):
-            continue  # no tick after the bar: closed by the clock at the end of the run
-        last_tick.append((seen_ns - max(sends[:i][-50:])) / 1e6)
-        closing_tick.append((seen_ns - sends[i]) / 1e6)
-    return np.array(last_tick), np.array(closing_tick)
+        j = int(np.searchsorted(clock, end_ms))
+        if i == 0 or j >= len(sends):
+            continue  # nothing sent past the bar's end: closed at the end of the run
+        last_tick.append((seen_ns - max(tick_sends[:i][-50:])) / 1e6)
+        bar_end_.append((seen_ns - sends[j]) / 1e6)
+    return np.array(last_tick), np.array(bar_end_)
 
 
 def main() -> None:
@@ -170,24 +182,25 @@ def main() -> None:
                     raise SystemExit("engine failed:\n" + "".join(engine.lines[-30:]))
         finally:
             server.stop()
-        last, closing_ = latencies(seen, sent_times(journal))
-    report(a, last, closing_)
+        last, at_end = latencies(seen, sent_times(journal))
+    report(a, last, at_end)
 
 
-def report(a: argparse.Namespace, last: np.ndarray, closing_: np.ndarray) -> None:
+def report(a: argparse.Namespace, last: np.ndarray, at_end: np.ndarray) -> None:
     if not len(last):
         raise SystemExit("no signal samples")
-    p = {q: (np.percentile(last, q), np.percentile(closing_, q)) for q in (50, 99)}
+    p = {q: (np.percentile(last, q), np.percentile(at_end, q)) for q in (50, 99)}
     limit = FLUSH_MS + POLL_MS
     print(f"signal latency, {a.keys} keys, speed {a.speed:g}, {len(last)} signals (15m bars)")
-    print(f"  from the bar's last tick sent:     p50 {p[50][0]:7.1f} ms  p99 {p[99][0]:7.1f} ms  max {last.max():7.1f} ms")  # fmt: skip
-    print(f"  from the closing tick sent:        p50 {p[50][1]:7.1f} ms  p99 {p[99][1]:7.1f} ms  max {closing_.max():7.1f} ms")  # fmt: skip
+    print(f"  from the bar's end on the feed's clock: p50 {p[50][1]:7.1f} ms  p99 {p[99][1]:7.1f} ms  max {at_end.max():7.1f} ms")  # fmt: skip
+    print(f"  from the bar's last tick sent:          p50 {p[50][0]:7.1f} ms  p99 {p[99][0]:7.1f} ms  max {last.max():7.1f} ms")  # fmt: skip
+    print("    (the second includes the rest of the bar after its last trade, / speed)")
     print(
         f"  beside it: ingest flush interval {FLUSH_MS} ms + engine poll {POLL_MS} ms = {limit} ms"
     )
-    print(f"  ratio p99 (last tick) / (flush + poll): {p[99][0] / limit:.2f}")
-    verdict = "PASS" if p[99][0] < 500 else "MISS"
-    print(f"  goal p99 < 500 ms from the last tick: {verdict}")
+    print(f"  ratio p99 (from the bar's end) / (flush + poll): {p[99][1] / limit:.2f}")
+    print(f"  goal p99 < 500 ms, from the bar's end: {'PASS' if p[99][1] < 500 else 'MISS'}; "
+          f"from its last tick: {'PASS' if p[99][0] < 500 else 'MISS'}")  # fmt: skip
     print(
         f"  machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}"
     )

@@ -213,6 +213,29 @@ class Bar:
     closed: bool
 
     def __post_init__(self) -> None:
+        # Per bar (a backtest builds millions): plain, well-formed values are settled inline;
+        # anything else goes to the full checks, which accept or refuse it as before.
+        o, h, lo, c = self.open, self.high, self.low, self.close
+        if (
+            self.symbol.__class__ is str
+            and self.symbol in _GOOD_SYMBOLS
+            and self.ts.__class__ is datetime
+            and self.ts.tzinfo is IST
+            and not (self.ts.second or self.ts.microsecond)
+            and self.minutes.__class__ is int
+            and self.minutes >= 1
+            and o.__class__ is float and h.__class__ is float
+            and lo.__class__ is float and c.__class__ is float
+            and 0.0 < lo <= o <= h < math.inf
+            and lo <= c <= h
+            and self.volume.__class__ is int and self.volume >= 0
+            and self.tick_count.__class__ is int and self.tick_count >= 0
+            and self.closed.__class__ is bool
+        ):  # fmt: skip
+            return
+        self._check()
+
+    def _check(self) -> None:
         check_symbol(self.symbol)
         _check_aware(self.ts, "bar time")
         if self.ts.second or self.ts.microsecond:

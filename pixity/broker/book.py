@@ -59,6 +59,8 @@ class Book:
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}
         self._positions: dict[Key, Position] = {}
+        self._sorted: list[Position] | None = None  # positions() until the next fill
+        self._realised: float | None = None  # realised() until the next fill
         self._marks: dict[str, float] = {}
         self._fill_ids: set[str] = set()
         self._costs = Decimal(0)  # charges are whole paise, so a Decimal sum is exact
@@ -107,6 +109,7 @@ class Book:
         key = (order.strategy_id, order.symbol)
         position = apply_fill(self._positions.get(key), order.strategy_id, fill)
         self._positions[key] = position
+        self._sorted = self._realised = None
         self._fill_ids.add(fill.fill_id)
         self._costs += Decimal(repr(fill.costs))
         self.close(dataclasses.replace(order, status=OrderStatus.FILLED))
@@ -114,7 +117,15 @@ class Book:
 
     def positions(self) -> list[Position]:
         """Return the positions of the session (flat ones included), by strategy and symbol."""
-        return [self._positions[key] for key in sorted(self._positions)]
+        # Asked for on every price (marks, the loss limit); it changes only on a fill.
+        if self._sorted is None:
+            self._sorted = [self._positions[key] for key in sorted(self._positions)]
+        return list(self._sorted)
+
+    def _sorted_positions(self) -> list[Position]:
+        self.positions()
+        assert self._sorted is not None
+        return self._sorted
 
     def projected(self, key: Key) -> int:
         """Return the quantity ``key`` will hold once its open orders fill."""
@@ -158,7 +169,9 @@ class Book:
 
     def realised(self) -> float:
         """Return the session's realised P&L, before costs."""
-        return round(sum(p.realised_pnl for p in self.positions()), 2)
+        if self._realised is None:
+            self._realised = round(sum(p.realised_pnl for p in self.positions()), 2)
+        return self._realised
 
     def unrealised(self) -> float:
         """Return the open positions' P&L at the last prices, before costs.
@@ -166,7 +179,7 @@ class Book:
         Right after a restore, until every open position has been priced again, return the
         unrealised P&L that was stored, rather than marking unpriced positions at cost.
         """
-        open_positions = [p for p in self.positions() if p.quantity]
+        open_positions = [p for p in self._sorted_positions() if p.quantity]
         unpriced = any(p.symbol not in self._marks for p in open_positions)
         if unpriced and self._carried_unrealised is not None:
             return self._carried_unrealised

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from pixity.live.config import SessionConfig
-from pixity.live.engine import EngineCounts, LiveEngine
+from pixity.live.core import EngineCounts
+from pixity.live.engine import LiveEngine
 from pixity.live.stores import SessionLock, SessionStores
 
 log = logging.getLogger(__name__)
