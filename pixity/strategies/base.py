@@ -97,6 +97,7 @@ def _load_builtin() -> None:
     # The built-in strategies register themselves on import; imported lazily so that this
     # module stays importable on its own.
     from pixity.strategies import reference  # noqa: F401
+    from pixity.strategies.pixity_meta import strategy  # noqa: F401
 
 
 class ClosedBarGate:
