@@ -19,8 +19,12 @@ import nbformat
 import pytest
 from procs import Proc, poll, running
 
+from pixity.backtest import run_backtest
+from pixity.live.config import SessionConfig
+from pixity.markettime import format_ts
 from pixity.sample import SampleMarket
 from pixity.stores.lake import write_bars
+from pixity.stores.market import MarketReader
 
 pytestmark = pytest.mark.slow
 
@@ -115,6 +119,32 @@ def test_live_session_writes_signals_on_the_15m_grid_and_runner_state(market: Ma
     assert any("reached --until 11:30" in str(o.get("data", {})) for o in outputs)
     log_text = (report_of(proc.lines).parent / "live_session.log").read_text()
     assert " ERROR " not in log_text and "Traceback" not in log_text
+    assert_backtest_parity(market.data, "11:30")
+
+
+def assert_backtest_parity(data: Path, until: str) -> None:
+    """Backtest the 1m bars the ingest stored: the same signals and fills as the live run."""
+    with MarketReader(data / "live_buffer/market.db") as reader:
+        write_bars(data, [b for b in reader.bars_1m(closed_only=True) if str(b.ts.date()) == DAY])
+    config = SessionConfig.from_params(
+        {"symbols": KEYS, "strategies": ["ref_ema_cross"], "max_capital": 100000.0,
+         "max_daily_loss": 5000.0, "data_dir": data, "run_id": "parity", "until": until}
+    )  # fmt: skip
+    result = run_backtest(config, date.fromisoformat(DAY), date.fromisoformat(DAY))
+    live_signals = query(data / "signals/signals.db",
+                         "SELECT symbol, bar_ts, signal_type, confidence, status FROM signals")  # fmt: skip
+    backtest_signals = [
+        (s.symbol, format_ts(s.timestamp), s.signal_type.value, s.confidence,
+         result.signals.status[i][0].value)
+        for i, s in result.signals.signals.items()
+    ]  # fmt: skip
+    assert sorted(backtest_signals) == sorted(live_signals)  # confidences equal to the bit
+    live_fills = query(data / "paper/paper.db", "SELECT fill_id, symbol, side, quantity, price, ts, costs FROM fills")  # fmt: skip
+    backtest_fills = [
+        (f.fill_id, f.symbol, f.side.value, f.quantity, f.price, format_ts(f.ts), f.costs)
+        for f in result.fills
+    ]
+    assert sorted(backtest_fills) == sorted(live_fills) and live_fills
 
 
 def test_sigterm_stops_cleanly_with_the_report_saved(market: Market) -> None:

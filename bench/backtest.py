@@ -1,0 +1,103 @@
+"""Backtest speed: 1m bars per second through ``pixity.backtest`` against a bare read of the lake.
+
+Both sides go over the same history lake: the bare loop only reads each day's 1m bars of every
+symbol from the Parquet lake (the limit: no backtest can be faster than reading its bars); the
+backtest reads the same bars plus each day's warm-up days, resamples them to 15m, runs the
+strategy behind its gate and the paper broker on every price, exactly as a live session does.
+
+The lake is built from a few seeded sample-market days, repeated over the calendar (the sample
+market makes ticks and is too slow to generate a year of 50 symbols for a benchmark).
+Goal (the issue): >= 1,000,000 1m bars/s end to end.
+
+Run: ``.venv/bin/python bench/backtest.py [--symbols N] [--days D] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from pixity.backtest import run_backtest
+from pixity.live.config import SessionConfig
+from pixity.markettime import nse_calendar
+from pixity.sample import SampleMarket
+from pixity.stores.lake import read_bars, write_bars
+
+FIRST = date(2024, 6, 3)
+DISTINCT = 6  # sample days generated; the rest of the calendar repeats them
+
+
+def keys(n: int) -> list[str]:
+    return [f"NSE_EQ|INE{i:03d}A01010" for i in range(n)]
+
+
+def build_lake(root: Path, symbols: list[str], days: int) -> list[date]:
+    """Write ``days`` trading days of 1m bars for ``symbols`` (plus 5 days of warm-up)."""
+    calendar = nse_calendar()
+    dates = calendar.trading_days(FIRST, date(2026, 12, 31))[: days + 5]
+    market = SampleMarket(symbols, seed=7)
+    samples = [market.bars_frame([d]) for d in dates[:DISTINCT]]
+    for i, day in enumerate(dates):
+        frame = samples[i % DISTINCT].copy()
+        shift = pd.Timestamp(day) - pd.Timestamp(frame["bar_ts"].iloc[0].date())
+        frame["bar_ts"] = frame["bar_ts"] + shift
+        write_bars(root, frame)
+    return dates[5:]
+
+
+def bare(root: Path, symbols: list[str], dates: list[date]) -> tuple[int, float]:
+    start, count = time.perf_counter(), 0
+    for day in dates:
+        frame = read_bars(root, symbols, day, day)
+        count += len(frame)
+    return count, time.perf_counter() - start
+
+
+def backtest(root: Path, symbols: list[str], dates: list[date]) -> tuple[int, float, int]:
+    config = SessionConfig.from_params(
+        {"symbols": symbols, "strategies": ["ref_ema_cross"], "max_capital": 1e7,
+         "max_daily_loss": 1e6, "data_dir": root, "run_id": "bench"}
+    )  # fmt: skip
+    start = time.perf_counter()
+    result = run_backtest(config, dates[0], dates[-1])
+    elapsed = time.perf_counter() - start
+    return sum(d.bars_1m for d in result.days), elapsed, len(result.fills)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--days", type=int, default=250)
+    parser.add_argument("--quick", action="store_true", help="4 symbols x 5 days")
+    a = parser.parse_args()
+    if a.quick:
+        a.symbols, a.days = 4, 5
+    logging.getLogger("pixity").setLevel(logging.WARNING)
+    symbols = keys(a.symbols)
+    with tempfile.TemporaryDirectory() as name:
+        root = Path(name)
+        t0 = time.perf_counter()
+        dates = build_lake(root, symbols, a.days)
+        built = time.perf_counter() - t0
+        n_bare, s_bare = bare(root, symbols, dates)
+        n_bt, s_bt, fills = backtest(root, symbols, dates)
+    if n_bare != n_bt:
+        raise SystemExit(f"the two sides saw different bars: {n_bare} vs {n_bt}")
+    rate_bare, rate_bt = n_bare / s_bare, n_bt / s_bt
+    print(f"backtest speed, {a.symbols} symbols x {len(dates)} days = {n_bt:,} 1m bars (lake built in {built:.0f} s)")  # fmt: skip
+    print(f"  bare read of the lake: {rate_bare:12,.0f} bars/s ({s_bare:.1f} s)")
+    print(f"  pixity backtest:       {rate_bt:12,.0f} bars/s ({s_bt:.1f} s, {fills:,} fills)")
+    print(f"  ratio backtest / bare read: {rate_bt / rate_bare:.3f}")
+    print(f"  goal >= 1,000,000 bars/s end to end: {'PASS' if rate_bt >= 1e6 else 'MISS'}")
+    print(f"  machine: {platform.machine()}, python {platform.python_version()}")
+
+
+if __name__ == "__main__":
+    main()
