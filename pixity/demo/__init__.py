@@ -1,0 +1,1 @@
+"""``pixity demo``: the whole system on the local exchange."""
