@@ -9,11 +9,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixity-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps lint test demo clean
+.PHONY: help venv system-deps lint test demo clean model
 
 help:
 	@echo "make demo   - set up .venv and run the whole system on the local exchange"
-	@echo "make test   - set up .venv and run every check: ruff, mypy, pytest (+hypothesis)"
+	@echo "make test   - set up .venv and run every check: ruff, mypy, pytest (+hypothesis, browser)"
 	@echo "make venv   - create or update .venv only"
 
 # Reinstall only when the dependency list changes: a second `make venv` takes a moment.
@@ -28,13 +28,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Tools the tests use from the system: the sqlite3 command-line shell (the design's SQL is
-# checked with it verbatim). Installed from Debian's packages when missing; idempotent.
+# Tools the tests use from the system, from Debian's packages when missing (idempotent): the
+# sqlite3 shell (the design's SQL is checked with it verbatim), and chromium with its driver
+# (the scanner's browser test).
+SYSTEM_PACKAGES := sqlite3:sqlite3 chromium:chromium chromedriver:chromium-driver
 system-deps:
-	@command -v sqlite3 >/dev/null || { \
-		echo "installing sqlite3 (Debian package)"; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq sqlite3 >/dev/null; }
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 lint: venv
 	$(BIN)/ruff check pixity runners tests bench
@@ -44,11 +49,14 @@ lint: venv
 test: venv system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The whole system on the local exchange; Ctrl-C stops it. DEMO_ARGS="--port 8867" etc.
+DEMO_ARGS ?=
 demo: venv
-	@echo "pixity demo will start the local exchange (speed 60), the ingest, a paper live"
-	@echo "session with pixityAI_meta and the scanner, then print where to look."
-	@echo "It is not built yet (issue: make demo). Nothing was started." >&2
-	@exit 1
+	$(BIN)/pixity demo $(DEMO_ARGS)
+
+# The default pixityAI_meta artifact, rebuilt bit-for-bit from the sample market.
+model: venv
+	$(BIN)/python -m pixity.strategies.pixity_meta.train_default
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -20,7 +20,16 @@ from pixity.errors import ConfigError, InvalidValueError, PixityError
 log = logging.getLogger(__name__)
 
 # Listed in the order `pixity --help` shows them.
-COMMAND_MODULES = ["feed_server", "ingest", "live", "history", "health"]
+COMMAND_MODULES = [
+    "demo",
+    "feed_server",
+    "ingest",
+    "live",
+    "scanner",
+    "health",
+    "history",
+    "backtest",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

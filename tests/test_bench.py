@@ -18,6 +18,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("bench_store.py", ["--ticks", "600"]),
         ("ingest.py", ["--quick"]),
         ("signal_latency.py", ["--quick"]),
+        ("scanner.py", ["--quick"]),
     ],
 )
 def test_benchmark_runs_and_prints_a_ratio(script: str, args: list[str]) -> None:
