@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from pixity.feeds.journal import JournalWriter
+from pixity.feeds.secret import MASK, RedactingLogger, redact
 from pixity.feeds.upstox_wire import (
     FrameKind,
     MalformedFrameError,
@@ -42,6 +43,8 @@ from pixity.feedserver.tape import Tape
 from pixity.markettime import PRE_OPEN, from_epoch_ms, session_close, to_epoch_ms, to_ist
 
 log = logging.getLogger(__name__)
+# websockets logs each request's headers at DEBUG, the Authorization header among them.
+_WS_LOG = logging.getLogger("websockets.server")
 
 _CLOSE_WAIT_S = 2.0
 _DRAIN_WAIT_S = 5.0
@@ -116,6 +119,7 @@ class FeedServer:
             ping_interval=20,
             ping_timeout=20,
             close_timeout=_CLOSE_WAIT_S,
+            logger=self._ws_logger(),
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         self._spawn(self._pump_loop())
@@ -126,6 +130,14 @@ class FeedServer:
         if faults.stall_every_s:
             self._spawn(self._stall_loop(faults.stall_every_s, faults.stall_for_s))
         log.info("feed-server listening on %s (speed %g)", self.url, self.config.speed)
+
+    def _ws_logger(self) -> RedactingLogger:
+        token = self.config.require_token
+
+        def scrub(text: str) -> str:
+            return redact(text.replace(token, MASK) if token else text)
+
+        return RedactingLogger(_WS_LOG, scrub)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.ensure_future(coro))

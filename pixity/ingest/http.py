@@ -6,6 +6,7 @@ each connection has a socket timeout.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ class HealthServer:
     """Serve one ingest's health on ``host:port`` (port 0 = any free port)."""
 
     def __init__(self, health: IngestHealth, *, host: str = "127.0.0.1", port: int = 8766) -> None:
+        _require_loopback(host)
         registry = build_registry(health)
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,3 +84,16 @@ class HealthServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=REQUEST_TIMEOUT_S)
+
+
+def _require_loopback(host: str) -> None:
+    """Refuse a non-loopback ``host``: /health and /metrics take no token, so nobody else may ask."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"health server host {host!r} is not loopback: /health and /metrics have no "
+            "token, so they are served on 127.0.0.1 only"
+        )
