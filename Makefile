@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixity-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps lint test demo clean model
+.PHONY: help venv system-deps lint test demo clean model soak
 
 help:
 	@echo "make demo   - set up .venv and run the whole system on the local exchange"
@@ -53,6 +53,10 @@ test: venv system-deps lint
 DEMO_ARGS ?=
 demo: venv
 	$(BIN)/pixity demo $(DEMO_ARGS)
+
+# The reliability suite at full length (make test runs its short versions).
+soak: venv system-deps
+	PIXITY_SOAK=1 $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
 
 # The default pixityAI_meta artifact, rebuilt bit-for-bit from the sample market.
 model: venv
