@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("ingest.py", ["--quick"]),
         ("signal_latency.py", ["--quick"]),
         ("scanner.py", ["--quick"]),
+        ("backtest.py", ["--quick"]),
     ],
 )
 def test_benchmark_runs_and_prints_a_ratio(script: str, args: list[str]) -> None:
