@@ -39,11 +39,12 @@ class Trade:
 def trades(result: BacktestResult) -> list[Trade]:
     """Return the round trips the fills make, in order of their exits."""
     strategy_of = {order_id: o.strategy_id for order_id, o in result.orders.items()}
-    by_key: dict[tuple[str, str], list[Fill]] = defaultdict(list)
+    # Each session day starts flat (a fresh broker): round trips never span days.
+    by_key: dict[tuple[object, str, str], list[Fill]] = defaultdict(list)
     for fill in result.fills:
-        by_key[(strategy_of[fill.order_id], fill.symbol)].append(fill)
+        by_key[(fill.ts.date(), strategy_of[fill.order_id], fill.symbol)].append(fill)
     out = []
-    for (strategy_id, symbol), fills in by_key.items():
+    for (_day, strategy_id, symbol), fills in by_key.items():
         held, leg = 0, []
         for fill in sorted(fills, key=lambda f: (f.ts, f.fill_id)):
             leg.append(fill)

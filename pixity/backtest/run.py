@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pixity.backtest.ledger import MemoryLedger, SignalBook
@@ -32,6 +32,7 @@ from pixity.live.core import (
     warm_resampled,
     warmup_start,
 )
+from pixity.live.engine import STOPPED_BEFORE_PRICE
 from pixity.markettime import IST, nse_calendar, session_close
 from pixity.stores.lake import available_dates, read_bars
 
@@ -140,9 +141,12 @@ def run_day(config: SessionConfig, day: date, history: History, result: Backtest
         book.settle(outcome.signal_id, outcome.status, outcome.reason)
 
     broker = new_broker(config, ledger, day, on_outcome)
-    core = SessionCore(config, runners, broker, day, on_signal=book.save, on_state=lambda _s: None)
     end = session_close(day) if config.until is None else datetime.combine(day, config.until, IST)
-    core.apply(_until(bars, end), end + CLOSE_GRACE)
+    core = SessionCore(
+        config, runners, broker, day, on_signal=book.save, on_state=lambda _s: None, end=end
+    )
+    core.apply(bars, end + CLOSE_GRACE)
+    broker.cancel_open(STOPPED_BEFORE_PRICE)  # as a live session does when it stops
     result.fills.extend(sorted(ledger.fills.values(), key=lambda f: (f.ts, f.fill_id)))
     result.orders.update(ledger.orders)
     result.strategy_errors += core.counts.strategy_errors
@@ -151,16 +155,3 @@ def run_day(config: SessionConfig, day: date, history: History, result: Backtest
         day=day, bars_1m=core.counts.bars_1m, equity=core.counts.equity, realised=pnl.realised,
         unrealised=pnl.unrealised, costs=pnl.costs, killed=pnl.killed,
     )  # fmt: skip
-
-
-def _until(bars: list[Bar], end: datetime) -> list[Bar]:
-    """Return the bars a session stopping at ``end`` sees: closed before it, the next forming.
-
-    The bar opening at ``end`` is seen as it starts (its open only), as a live session
-    stopping then sees it: an order placed on the last 15m close fills at that open.
-    """
-    seen = [b for b in bars if b.ts < end]
-    seen += [
-        replace(b, high=b.open, low=b.open, close=b.open, closed=False) for b in bars if b.ts == end
-    ]
-    return seen

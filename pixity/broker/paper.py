@@ -78,6 +78,7 @@ class PaperBroker:
         self._squared_off: set[Key] = set()
         self._signals_until: datetime | None = None
         self._prices_until: datetime | None = None
+        self._kill_from: datetime | None = None  # a restored kill acts on prices from then
         self._started = False
         self._price_at: datetime | None = None  # the latest price time seen
         self._persisted: DayPnl | None = None
@@ -124,8 +125,13 @@ class PaperBroker:
         fills: Sequence[Fill],
         positions: Sequence[Position],
         day_pnl: DayPnl | None,
+        kill_ts: datetime | None = None,
     ) -> None:
         """Rebuild the session from stored records (``PaperReader``) after a restart.
+
+        ``kill_ts`` is when the stored kill happened (its ``daily_loss_kill`` risk event): a
+        kill a crash cut short is finished on the first price at or after it, never on a
+        replayed older one.
 
         Positions, realised P&L and costs are replayed from the fills; stored rows that
         disagree (a crash between writes) are written again. The kill state comes back from
@@ -150,6 +156,8 @@ class PaperBroker:
             self._killed = state.stored_pnl.killed
             self._kill_reason = state.stored_pnl.kill_reason
             self._persisted = state.stored_pnl
+        if self._killed and kill_ts is not None:
+            self._kill_from = market_time(kill_ts, "kill time")
         if self._book.fill_count or state.stored_pnl is not None:
             self._persist_pnl()  # writes only if the fills say otherwise
         self._started = True
@@ -266,7 +274,8 @@ class PaperBroker:
             if order.ts < ts or (order.ts == ts and order.signal_id is not None):
                 self._fill(order, float(price), ts)
         if self._killed:
-            self._enforce_kill(ts)  # a no-op unless a restart cut the kill short
+            if self._kill_from is None or ts >= self._kill_from:
+                self._enforce_kill(ts)  # a no-op unless a restart cut the kill short
         elif self._prices_until is None or ts >= self._prices_until:
             # An older price is a replay: its loss was judged before the restart.
             if self._book.total() <= -self._config.max_daily_loss:
@@ -316,6 +325,19 @@ class PaperBroker:
         """Cancel open entries and order every remaining position closed."""
         self._cancel_entries(risk.DAILY_LOSS_REASON)
         self._flatten("kill", ts, KILL_ORDER_REASON)
+
+    def cancel_open(self, why: str) -> int:
+        """Cancel every order still waiting for a price (the session is stopping); return how many.
+
+        Their signals end REJECTED with ``why``, instead of staying PENDING for ever.
+        """
+        waiting = self._book.open_orders()
+        for order in waiting:
+            cancelled = dataclasses.replace(order, status=OrderStatus.CANCELLED, reason=why)
+            self._book.close(cancelled)
+            self._ledger.update_order(cancelled)
+            self._settle(cancelled)
+        return len(waiting)
 
     def _cancel_entries(self, why: str) -> None:
         for order in self._book.open_orders():

@@ -192,6 +192,7 @@ def run(config: DemoConfig) -> int:
         demo.stop_requested.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    failed: str | None = None
     try:
         print(f"pixity demo: preparing {demo.root} (replaced on every demo run)", flush=True)
         prepare(demo)
@@ -199,14 +200,17 @@ def run(config: DemoConfig) -> int:
         announce(demo)
         watch(demo)
     except PartFailed as exc:
-        print(f"pixity demo: error: {exc}", file=sys.stderr, flush=True)
-        stop(demo)
-        return 1
+        failed = str(exc)
     finally:
+        # Whatever ended the demo, its parts (each in its own process session) go with it.
+        if failed is None:
+            print("\npixity demo: stopping (session first, so its report is saved)…", flush=True)
+        problems = stop(demo)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    print("\npixity demo: stopping (session first, so its report is saved)…", flush=True)
-    problems = stop(demo)
+    if failed is not None:
+        print(f"pixity demo: error: {failed}", file=sys.stderr, flush=True)
+        return 1
     for problem in problems:
         print(f"pixity demo: {problem}", file=sys.stderr)
     print(f"pixity demo: stopped. Reports: {StorePaths(demo.data).runs}", flush=True)

@@ -41,6 +41,7 @@ class SessionConfig:
     square_off: time = time(15, 15)
     poll_s: float = 0.05
     stale_after_s: float = 90.0
+    give_up_after_s: float = 3600.0  # live buffer unchanged this long in session: stop, ERROR
     stale_market_minutes: int = 5
     wait_for_feed_s: float = 600.0
     warmup_days: int = 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from pixity.bars import BarResampler, TickOutcome, resample
@@ -107,8 +107,13 @@ class SessionCore:
         *,
         on_signal: SignalSink,
         on_state: StateSink,
+        end: datetime | None = None,
     ) -> None:
         self.config = config
+        # The session's end (``--until``, else the close): no bar at or after it is acted on,
+        # but the one opening at it is seen as it starts (its open only), so an order placed
+        # on the last 15m close fills at that open; the clock stops at end + grace.
+        self.end = end
         self.runners = list(runners)
         self.broker = broker
         self.day = day
@@ -127,6 +132,10 @@ class SessionCore:
 
     def apply(self, bars: Iterable[Bar], feed_now: datetime | None) -> None:
         """Take 1m bars (closed, or forming with their latest values) and the feed clock."""
+        if self.end is not None:
+            bars = _before(bars, self.end)
+            if feed_now is not None:
+                feed_now = min(feed_now, self.end + CLOSE_GRACE)
         for bar in sorted(bars, key=lambda b: (b.ts, b.symbol)):
             self._prices(bar)
             if bar.closed:
@@ -168,6 +177,18 @@ class SessionCore:
                 self.broker.submit(signal, closes_at)
             self._on_state(runner.state)
         self.counts.equity.append((closes_at, *self.broker.equity_point()))
+
+
+def _before(bars: Iterable[Bar], end: datetime) -> list[Bar]:
+    """Return the bars a session ending at ``end`` acts on: those before it, and the open of
+    the one opening at it."""
+    seen = []
+    for bar in bars:
+        if bar.ts < end:
+            seen.append(bar)
+        elif bar.ts == end:
+            seen.append(replace(bar, high=bar.open, low=bar.open, close=bar.open, closed=False))
+    return seen
 
 
 def new_broker(config: SessionConfig, ledger: PaperLedger, day: date, on_outcome: OutcomeSink) -> PaperBroker:  # fmt: skip

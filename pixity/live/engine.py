@@ -36,6 +36,8 @@ from pixity.stores.lake import bars_from_frame, read_bars
 
 log = logging.getLogger(__name__)
 
+STOPPED_BEFORE_PRICE = "session stopped before the next price"
+
 
 class LiveEngine:
     """Run ``config``'s strategies over the live buffer for one session day."""
@@ -91,6 +93,7 @@ class LiveEngine:
             day,
             on_signal=self._on_signal,
             on_state=self._on_state,
+            end=self._end(day),
         )
         self._follower = BarFollower(self.stores.market_reader(), self.config.symbols, day)
         for runner in self.runners:
@@ -116,6 +119,8 @@ class LiveEngine:
                     self._sleep(self.config.poll_s)
             else:
                 reason = self.stop_reason or reason
+                if reason.startswith("failed:"):
+                    return  # fail() has marked the runners ERROR with why
         except KeyboardInterrupt:
             reason = "interrupted"
             log.warning("session interrupted: stopping cleanly")
@@ -135,6 +140,10 @@ class LiveEngine:
     def finish(self, reason: str) -> None:
         """Mark every runner STOPPED (a failed one stays ERROR with its message)."""
         self.stop_reason = reason
+        if self.core is not None:
+            cancelled = self.core.broker.cancel_open(STOPPED_BEFORE_PRICE)
+            if cancelled:
+                log.info("cancelled %d orders that no price reached before the stop", cancelled)
         for runner in self.runners:
             if runner.set_status(RunnerStatus.STOPPED, None):  # a clean stop is not an error
                 self._save_state(runner)
@@ -149,6 +158,7 @@ class LiveEngine:
         update = self._follower.poll()
         if update is None:
             self._check_stale(self._monotonic())
+            self._check_give_up(self._monotonic())
             return False
         self._last_change = self._monotonic()
         self.core.apply(update.closed + update.forming, update.feed_clock)
@@ -185,6 +195,19 @@ class LiveEngine:
                         log.warning("runner %s/%s STALE: %s", runner.symbol, runner.spec.strategy_id, error)  # fmt: skip
                     self._save_state(runner)
 
+    def _check_give_up(self, mono: float) -> None:
+        """Stop, runners ERROR, when the live buffer stayed unchanged in session too long."""
+        assert self.core is not None and self.session_date is not None
+        now = self.core.feed_clock.now()
+        quiet = mono - self._last_change
+        in_session = session_open(self.session_date) <= now < session_close(self.session_date)
+        if in_session and quiet > self.config.give_up_after_s:
+            self.fail(
+                f"live buffer unchanged for {quiet / 60:.0f} min (feed clock {now:%H:%M}): "
+                "gave up; start `pixity ingest`, then `pixity live` again (it resumes the day)"
+            )
+            self.done = True
+
     def _stale_reason(self, runner: Runner, now: datetime, quiet: float) -> str | None:
         assert self.core is not None
         if quiet > self.config.stale_after_s:
@@ -204,8 +227,7 @@ class LiveEngine:
             self.done, self.stop_reason = True, f"session day {day} ended (ingest rolled over)"
             return
         until = self.config.until
-        end = session_close(day) if until is None else datetime.combine(day, until, IST)
-        if self.core.feed_clock.now() >= end + CLOSE_GRACE:
+        if self.core.feed_clock.now() >= self._end(day) + CLOSE_GRACE:
             self.done = True
             self.stop_reason = "finished" if until is None else f"reached --until {until:%H:%M}"
 
@@ -238,6 +260,11 @@ class LiveEngine:
             return
         count = warm(self.runners, bars_from_frame(frame), self.config.timeframe_minutes)
         log.info("warmed up on %d %s bars from %s to %s", count, self.config.timeframe, first, day)
+
+    def _end(self, day: date) -> datetime:
+        """Return when the session ends: ``--until``, else the close (IST, feed clock)."""
+        until = self.config.until
+        return session_close(day) if until is None else datetime.combine(day, until, IST)
 
     def _save_state(self, runner: Runner) -> None:
         self.stores.config.upsert_runner_state(runner.state)

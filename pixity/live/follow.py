@@ -18,6 +18,8 @@ from pixity.stores.market import IngestState, MarketReader
 
 log = logging.getLogger(__name__)
 
+_LOOKBACK = timedelta(minutes=15)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Update:
@@ -45,6 +47,20 @@ class BarFollower:
         self._version: int | None = None
         # Per symbol, the open time of the next closed bar it may hand out.
         self._next: dict[str, datetime] = {s: session_open(day) for s in symbols}
+        self._newest: datetime | None = None  # the newest closed bar handed out
+
+    def _since(self) -> datetime:
+        """Return where this poll's read starts.
+
+        Every symbol's next bar, but never further back than ``_LOOKBACK`` before the newest
+        bar handed out: the ingest commits a bar within a second of its minute, so anything
+        older was there at an earlier poll. Without the floor, one symbol that has not traded
+        yet would make every poll read the whole day.
+        """
+        since = min(self._next.values())
+        if self._newest is not None:
+            since = max(since, self._newest - _LOOKBACK)
+        return since
 
     def poll(self) -> Update | None:
         """Return what changed since the last poll, or None if nothing was committed."""
@@ -53,8 +69,7 @@ class BarFollower:
             return None
         with self._reader.snapshot():  # bars and clock from one commit; a short read
             state = self._reader.ingest_state()
-            since = min(self._next.values())
-            bars = self._reader.bars_1m(self._symbols, since=since)
+            bars = self._reader.bars_1m(self._symbols, since=self._since())
         self._version = version
         closed, forming = [], []
         for bar in bars:
@@ -63,6 +78,7 @@ class BarFollower:
             if bar.closed:
                 closed.append(bar)
                 self._next[bar.symbol] = bar.ts + timedelta(minutes=1)
+                self._newest = max(self._newest or bar.ts, bar.ts)
             else:
                 forming.append(bar)
         return Update(

@@ -17,7 +17,9 @@ from types import TracebackType
 from typing import IO, Self
 
 from pixity.broker.paper import PaperBroker
+from pixity.broker.risk import DAILY_LOSS_KILL
 from pixity.errors import ConfigError, StoreMissingError
+from pixity.markettime import session_open
 from pixity.stores.config import ConfigStore
 from pixity.stores.market import MarketReader
 from pixity.stores.paper import PaperReader, PaperStore
@@ -127,8 +129,17 @@ class SessionStores:
             orders = [o for o in reader.orders() if o.ts.date().isoformat() == prefix]
             fills = [f for f in reader.fills() if f.ts.date().isoformat() == prefix]
             positions = [p for p in reader.positions() if p.ts.date().isoformat() == prefix]
+            kills = [
+                e.ts
+                for e in reader.risk_events(since=session_open(day))
+                if e.kind == DAILY_LOSS_KILL and e.ts.date() == day
+            ]
             broker.restore(
-                orders=orders, fills=fills, positions=positions, day_pnl=reader.day_pnl(prefix)
+                orders=orders,
+                fills=fills,
+                positions=positions,
+                day_pnl=reader.day_pnl(prefix),
+                kill_ts=min(kills, default=None),
             )
         finally:
             reader.close()

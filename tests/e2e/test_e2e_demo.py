@@ -85,7 +85,8 @@ def test_demo_runs_everything_and_leaves_nothing_behind(tmp_path: Path) -> None:
     data = tmp_path / "demo" / "data"
     signals = sql(data / "signals/signals.db", "SELECT symbol, bar_ts FROM signals;")
     assert signals, out
-    assert all(bar_ts.endswith(":00+05:30") for _, bar_ts in signals)
+    grid = {f"{9 + (15 + 15 * i) // 60:02d}:{(15 + 15 * i) % 60:02d}" for i in range(25)}
+    assert all(bar_ts.endswith(":00+05:30") and bar_ts[11:16] in grid for _, bar_ts in signals)
     assert sql(data / "signals/signals.db", "SELECT COUNT(*) FROM signals WHERE bar_ts IS NULL;") == [["0"]]  # fmt: skip
     runners = sql(data / "config/config.db", "SELECT symbol, timeframe, status FROM runner_state;")
     assert {r[0] for r in runners} == KEYS and all(r[1:] == ["15m", "STOPPED"] for r in runners)

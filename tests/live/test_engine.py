@@ -18,7 +18,7 @@ from live_support import (
     seed_history,
 )
 
-from pixity.domain import Bar, Bias, SignalState
+from pixity.domain import Bar, Bias, Signal, SignalState, SignalType
 from pixity.errors import StoreMissingError
 from pixity.live.engine import LiveEngine
 from pixity.live.stores import SessionStores
@@ -246,5 +246,79 @@ def _no_leaked_registrations() -> Iterator[None]:
     yield
     from pixity.strategies import base
 
-    for name in ("test_recorder", "test_boom"):
+    for name in ("test_recorder", "test_boom", "test_every"):
         base._REGISTRY.pop(name, None)
+
+
+def test_a_session_started_after_until_acts_on_nothing_past_it(data_dir: Path) -> None:
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(13, 0))  # the day is already far past --until when it starts
+    engine = engine_for(data_dir, until="10:00")
+    engine.start()
+    engine.step()
+    assert engine.done and "10:00" in str(engine.stop_reason)
+    assert all(r.state.last_bar_ts == at(9, 45) for r in engine.runners)
+    late = rows(data_dir / "signals/signals.db", "SELECT bar_ts FROM signals WHERE bar_ts >= '2025-06-03 10:00'")  # fmt: skip
+    assert late == []
+    orders = rows(data_dir / "paper/paper.db", "SELECT ts FROM orders WHERE ts > '2025-06-03 10:00:00+05:30'")  # fmt: skip
+    assert orders == []
+
+
+def test_a_session_gives_up_when_the_live_buffer_stays_unchanged(data_dir: Path) -> None:
+    clock = FakeTime()
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir, clock, give_up_after_s=600.0)
+    engine.start()
+    drive(engine, ingest, at(9, 40))
+    clock.now += 601
+    engine.step()
+    assert engine.done and "gave up" in str(engine.stop_reason)
+    states = rows(data_dir / "config/config.db", "SELECT status, last_error FROM runner_state")
+    assert {s for s, _ in states} == {"ERROR"} and all("pixity ingest" in str(e) for _, e in states)
+
+
+def test_no_order_stays_open_and_no_signal_pending_after_a_stop(data_dir: Path) -> None:
+    # Without trades in the minutes before --until, the last 15m bar closes by the clock, after
+    # the last price: its orders can never fill. The stop cancels them and says why.
+    class EveryBar:
+        def __init__(self, symbol: str) -> None:
+            self.symbol, self.n = symbol, 0
+
+        def on_bar(self, bar: Bar) -> Decision:
+            self.n += 1
+            kind = SignalType.BUY if self.n % 2 else SignalType.SELL
+            signal = Signal.create(strategy_id="test_every", symbol=self.symbol,
+                                   timestamp=bar.ts, signal_type=kind, confidence=0.5)  # fmt: skip
+            return Decision(bias=Bias.BUY, state=SignalState.TRIGGERED, signals=(signal,))
+
+    class Spec:
+        strategy_id = "test_every"
+        timeframe_minutes = 15
+        warmup_bars = 1
+
+        def create(self, symbol: str) -> EveryBar:
+            return EveryBar(symbol)
+
+    register("test_every", lambda params: Spec())
+    bars = [b for b in sample_bars() if not at(11, 55) <= b.ts < at(12, 0)]
+    clock = FakeTime()
+    ingest = FakeIngest(data_dir, bars)
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(
+        data_dir, clock, until="12:00", strategies=("test_every",), strategy_params={}
+    )
+    engine.start()
+    feed = at(9, 15)
+    while not engine.done:
+        feed += timedelta(seconds=20)
+        ingest.commit_until(feed)
+        engine.step()
+    engine.finish(engine.stop_reason or "finished")
+    paper, signals = data_dir / "paper/paper.db", data_dir / "signals/signals.db"
+    assert rows(paper, "SELECT COUNT(*) FROM orders WHERE status = 'OPEN'") == [(0,)]
+    assert rows(signals, "SELECT COUNT(*) FROM signals WHERE status = 'PENDING'") == [(0,)]
+    last = rows(signals, "SELECT status, status_reason FROM signals WHERE bar_ts = '2025-06-03 11:45:00+05:30'")  # fmt: skip
+    assert last and all(
+        s == "REJECTED" and "stopped before the next price" in str(r) for s, r in last
+    )
