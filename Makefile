@@ -30,8 +30,8 @@ $(STAMP): pyproject.toml
 
 # Tools the tests use from the system, from Debian's packages when missing (idempotent): the
 # sqlite3 shell (the design's SQL is checked with it verbatim), and chromium with its driver
-# (the scanner's browser test).
-SYSTEM_PACKAGES := sqlite3:sqlite3 chromium:chromium chromedriver:chromium-driver
+# (the scanner's browser test), and strace (the disk-failure test injects EROFS with it).
+SYSTEM_PACKAGES := sqlite3:sqlite3 chromium:chromium chromedriver:chromium-driver strace:strace
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \

@@ -7,11 +7,13 @@ The local exchange can replay a journal too (``pixity feed-server --replay``).
 File layout: the magic ``PXJ1`` then records of ``<length u32><crc32 u32><received_ns i64>``
 followed by ``length`` payload bytes. A record whose header or payload was cut short by a
 crash, or whose checksum does not match, ends the readable journal; opening the file for
-appending truncates such a torn tail (and says how many bytes it dropped).
+appending truncates such a torn tail (and says how many bytes it dropped). An append that
+fails (a full or read-only disk) is undone the same way, so the caller may try it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -63,6 +65,13 @@ def valid_length(path: Path) -> int:
     return end
 
 
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view) :]
+
+
 def _check_magic(handle: BinaryIO, path: Path) -> None:
     head = handle.read(len(MAGIC))
     if head != MAGIC:
@@ -93,17 +102,19 @@ class JournalWriter:
         except OSError as exc:
             raise StoreError(f"journal {path}: cannot open for appending: {exc}") from exc
         self.position = self._handle.tell()
+        self._torn = False
 
+    # Unbuffered: each record goes to the OS in write calls of its own (what survives a kill -9
+    # of this process), and a failed one leaves nothing behind in a buffer to be written later.
     @staticmethod
     def _open(path: Path) -> BinaryIO:
         if not path.exists() or path.stat().st_size == 0:
-            fresh: BinaryIO = path.open("wb")
-            fresh.write(MAGIC)
-            fresh.flush()
+            fresh: BinaryIO = path.open("wb", buffering=0)
+            _write_all(fresh, MAGIC)
             return fresh
         good = valid_length(path)
         size = path.stat().st_size
-        handle: BinaryIO = path.open("r+b")
+        handle: BinaryIO = path.open("r+b", buffering=0)
         if good < size:
             log.warning("journal %s: dropping a torn tail of %d bytes", path, size - good)
             handle.truncate(good)
@@ -111,16 +122,28 @@ class JournalWriter:
         return handle
 
     def append(self, payload: bytes, received_ns: int) -> int:
-        """Append one frame and hand it to the OS; return the position after it."""
+        """Append one frame and hand it to the OS; return the position after it.
+
+        Raise ``StoreError`` if it cannot be written; the journal is then as it was before.
+        """
         record = _HEADER.pack(len(payload), zlib.crc32(payload), received_ns) + payload
         try:
-            self._handle.write(record)
-            # Flushing to the OS on every frame is what survives a kill -9 of this process.
-            self._handle.flush()
+            if self._torn:  # a failed append could not be cut back then: now or never
+                self._cut_back()
+            _write_all(self._handle, record)
         except OSError as exc:
+            self._torn = True
+            with contextlib.suppress(OSError):  # else the next append tries again
+                self._cut_back()
             raise StoreError(f"journal {self.path}: append failed: {exc}") from exc
         self.position += len(record)
         return self.position
+
+    def _cut_back(self) -> None:
+        """Drop what a failed append wrote (shrinking a file needs no space)."""
+        self._handle.truncate(self.position)
+        self._handle.seek(self.position)
+        self._torn = False
 
     def sync(self) -> None:
         """Force what was appended onto the disk (survives a power cut, not only a crash)."""
@@ -130,9 +153,8 @@ class JournalWriter:
             raise StoreError(f"journal {self.path}: fsync failed: {exc}") from exc
 
     def close(self) -> None:
-        """Flush and close the file."""
+        """Close the file (everything appended is already with the OS)."""
         if not self._handle.closed:
-            self._handle.flush()
             self._handle.close()
 
     def __enter__(self) -> Self:

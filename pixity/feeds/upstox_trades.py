@@ -15,7 +15,7 @@ from typing import NamedTuple
 from google.protobuf.message import DecodeError
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
-from pixity.feeds.upstox_wire import FrameKind, MalformedFrameError
+from pixity.feeds.upstox_wire import FrameKind, MalformedFrameError, check_current_ts
 
 # key, ltp, ltt_ms, ltq, vtt: the values ``decode_frame``'s ``Quote`` has for them (ltp, ltt_ms
 # and ltq None when the entry carries no ``ltpc``; vtt None outside full and greeks modes).
@@ -50,6 +50,7 @@ def decode_trades(raw: bytes) -> TradeFrame:
     kind = _KIND.get(message.type)
     if kind is None:
         raise MalformedFrameError(f"unknown FeedResponse type {message.type}")
+    check_current_ts(message.currentTs)
     status = {}
     if message.HasField("marketInfo"):  # absent from live and initial feeds: nothing to read
         status = {

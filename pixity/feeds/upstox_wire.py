@@ -26,6 +26,10 @@ from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 from pixity.errors import InvalidValueError
 
 MAX_KEYS_PER_REQUEST = 5000  # guard against a request that would flood the server
+# The largest ``currentTs`` that is a time: 9999-12-30 UTC, a day short of the end of
+# ``datetime``, so the feed clock's date arithmetic (IST, the next day) cannot overflow. A
+# larger (or negative) stamp would poison the ingest's clock: every later frame would fail.
+MAX_TS_MS = 253_402_128_000_000
 
 
 class MalformedFrameError(InvalidValueError):
@@ -175,6 +179,7 @@ def decode_frame(raw: bytes) -> Frame:
     kind = _KIND.get(message.type)
     if kind is None:
         raise MalformedFrameError(f"unknown FeedResponse type {message.type}")
+    check_current_ts(message.currentTs)
     status = {}
     if message.HasField("marketInfo"):  # absent from live and initial feeds: nothing to read
         status = {
@@ -184,6 +189,12 @@ def decode_frame(raw: bytes) -> Frame:
         }
     quotes = tuple([_quote(key, feed) for key, feed in message.feeds.items()])
     return Frame(kind=kind, current_ts_ms=message.currentTs, quotes=quotes, segment_status=status)
+
+
+def check_current_ts(current_ts_ms: int) -> None:
+    """Raise ``MalformedFrameError`` unless ``current_ts_ms`` is epoch ms in 0 .. ``MAX_TS_MS``."""
+    if not 0 <= current_ts_ms <= MAX_TS_MS:
+        raise MalformedFrameError(f"currentTs {current_ts_ms} is not a time (0 .. {MAX_TS_MS} ms)")
 
 
 # This runs per instrument per frame: each entry builds exactly one ``Quote``, full mode first.

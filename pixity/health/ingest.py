@@ -73,7 +73,9 @@ INGEST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "watchdog": (_optional_text, "text or null"),
 }
 # The ingest's own error messages (already scrubbed of secrets by the ingest).
-INGEST_ERROR_FIELDS = ("flush_error", "feed_error", "rollover_error", "fatal_error")
+INGEST_ERROR_FIELDS = (
+    "journal_error", "flush_error", "feed_error", "rollover_error", "fatal_error"
+)  # fmt: skip
 
 
 class IngestReplyError(Exception):

@@ -186,12 +186,12 @@ class _Checker:
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=self._tz)
+            local = parsed.astimezone(IST)
+        except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved past its end
             reasons.append(f"time {value!r} is not a real date and time")
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=self._tz)
-        local = parsed.astimezone(IST)
         if local.second or local.microsecond:
             reasons.append(f"time {_show(local)} is not on a minute")
             return None
@@ -241,7 +241,13 @@ def _price(name: str, value: object, reasons: list[str]) -> float | None:
 
 def _volume(value: object, reasons: list[str]) -> int | None:
     if isinstance(value, str) and _INT_RE.match(value.strip()):
-        whole = int(value.strip())
+        text = value.strip()
+        if len(text.lstrip("+-").lstrip("0")) > 19:  # past int64; int() refuses 4300+ digits
+            reasons.append(
+                f"volume {text[:24]}... ({len(text)} characters) is too large for the lake"
+            )
+            return None
+        whole = int(text)
     else:
         number = _number(value)
         if number is None or not math.isfinite(number) or not number.is_integer():

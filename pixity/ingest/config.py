@@ -29,6 +29,7 @@ class IngestConfig:
     stale_tick_s: float = 60.0
     final_flush_timeout_s: float = 10.0
     catch_up_records: int = 2_000  # journal records replayed per step before yielding
+    max_held_bytes: int = 256 * 1024 * 1024  # frames kept in memory while the journal fails
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -38,7 +39,10 @@ class IngestConfig:
         for name in ("flush_interval_s", "busy_timeout_s", "final_flush_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0")
-        for name in ("max_batch_ticks", "max_backlog", "buffer_cap_ticks", "catch_up_records"):
+        for name in (
+            "max_batch_ticks", "max_backlog", "buffer_cap_ticks", "catch_up_records",
+            "max_held_bytes",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
 

@@ -239,11 +239,14 @@ class Flusher:
     @staticmethod
     def _sync_journal(path: Path) -> None:
         """Force the journal to disk before the position inside it is committed."""
-        fd = os.open(path, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # retried like any store error; the message names the file
+            raise StoreError(f"journal {path}: fsync failed: {exc}") from exc
 
     def _roll_over(self, store: MarketStore, job: RolloverJob) -> None:
         bars, ticks = store.session_frames(job.day)

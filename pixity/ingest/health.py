@@ -67,6 +67,8 @@ class IngestHealth:
         self.buffer_full = False
         self.catching_up = False
         self.journal_bytes = 0
+        self.journal_error: str | None = None  # the journal cannot be appended to
+        self.frames_held = 0  # frames received and waiting in memory for the journal
         self.session_date: str | None = None
         self.feed_clock: datetime | None = None
         self.feed_error: str | None = None
@@ -147,6 +149,7 @@ class IngestHealth:
             "buffer_full": self.buffer_full,
             "catching_up": self.catching_up,
             "journal_bytes": self.journal_bytes,
+            "frames_held": self.frames_held,
             "wal_bytes": self.wal_bytes,
             "reconnects": feed["reconnects"],
             "watchdog": feed["watchdog"],
@@ -156,6 +159,7 @@ class IngestHealth:
             "last_rollover": self.last_rollover,
         }
         errors = {
+            "journal_error": self.journal_error,
             "flush_error": self.flush_error,
             "rollover_error": self.rollover_error,
             "feed_error": feed["error"],
@@ -196,6 +200,8 @@ class IngestHealth:
         watchdog = str(report["watchdog"] or "").lower()
         if any(word in watchdog for word in BAD_WATCHDOG):
             reasons.append("watchdog_silent")
+        if self.journal_error:
+            reasons.append("journal_failing")
         if self.flush_error:
             reasons.append("flush_failing")
         if self.buffer_full:

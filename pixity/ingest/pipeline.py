@@ -13,21 +13,26 @@ safe on disk. Modes:
 
 Start, restart after a crash and recovery from a full buffer all take the last path, so a
 restarted ingest computes what an uninterrupted one would have.
+
+A frame the journal cannot take (a full or read-only disk) is held in memory, and so is
+every frame after it, in order, up to ``max_held_bytes``; ``pump`` offers them to the journal
+again and processes them once it takes them. Past the cap the ingest stops (``StoreError``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Generator
 from contextlib import closing
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import cast
 
 from pixity.bars import REJECTED_OUTCOMES
 from pixity.domain import Bar, FeedState, FeedStatus
-from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError
+from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError, StoreError
 from pixity.feeds.journal import MAGIC, JournalRecord, read_journal
 from pixity.feeds.upstox_trades import TradeEntry, TradeFrame, decode_trades
 from pixity.feeds.upstox_wire import MalformedFrameError
@@ -39,7 +44,7 @@ from pixity.ingest.flusher import Flusher
 from pixity.ingest.health import IngestHealth
 from pixity.ingest.restore import restore_day
 from pixity.ingest.validate import Reason
-from pixity.markettime import IST, from_epoch_ms, nse_calendar
+from pixity.markettime import IST, from_epoch_ms, nse_calendar, to_epoch_ms
 from pixity.stores.market import IngestState, MarketReader
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,9 @@ class Pipeline:
         self._last_tick_ts: datetime | None = None
         self._last_message_at: datetime | None = None
         self._status_due = 0.0
+        self._calendar_known_until_ms = 0  # stamps before this lie on days the calendar knows
+        self._held: deque[tuple[bytes, int]] = deque()  # frames waiting for the journal
+        self._held_bytes = 0
 
     # ------------------------------------------------------------ start
 
@@ -139,9 +147,13 @@ class Pipeline:
 
     def on_frame(self, raw: bytes, received_ns: int) -> None:
         """Journal one frame, then process it (or leave it to the catch-up replay)."""
+        if self._held:  # earlier frames wait for the journal: this one waits behind them
+            self._hold(raw, received_ns)
+            return
         self._last_message_at = datetime.fromtimestamp(received_ns / 1e9, tz=UTC)
         frame = self._decode(raw)
         if frame is not None:
+            self._check_calendar(frame.current_ts_ms)
             self.live_clock.observe(frame.current_ts_ms)
             self.health.feed_clock = self.live_clock.now() if self.live_clock.ms else None
             if self._close_gap_on_frame and self.live_clock.ms:
@@ -155,7 +167,14 @@ class Pipeline:
         if day is None:
             self._count_unrouted(frame)
             return
-        end = day.journal.append(raw, received_ns)
+        try:
+            end = day.journal.append(raw, received_ns)
+        except StoreError as exc:
+            if self.health.journal_error is None:  # once, not at every retry
+                log.error("holding frames in memory until the journal takes them again: %s", exc)
+            self.health.journal_error = f"{type(exc).__name__}: {exc}"
+            self._hold(raw, received_ns)
+            return
         self.health.journal_bytes = end
         if self.mode is Mode.LIVE:
             self._process(frame, end)
@@ -176,6 +195,31 @@ class Pipeline:
         self._open_gap(reason or "disconnected")
         log.warning("feed %s disconnected at %s: %s", self.config.feed_name, at.isoformat(), reason)
 
+    def _hold(self, raw: bytes, received_ns: int) -> None:
+        self._held.append((raw, received_ns))
+        self._held_bytes += len(raw)
+        self.health.frames_held = len(self._held)
+        if self._held_bytes > self.config.max_held_bytes:
+            raise StoreError(
+                f"{len(self._held)} frames ({self._held_bytes} bytes) wait in memory for the "
+                f"journal, past the cap of {self.config.max_held_bytes} bytes: "
+                f"{self.health.journal_error}"
+            )
+
+    def _release_held(self) -> None:
+        """Offer the held frames to the journal again, in order; process those it takes."""
+        held, self._held, self._held_bytes = self._held, deque(), 0
+        while held:
+            self.on_frame(*held.popleft())
+            if self._held:  # the journal still fails: the rest wait behind that frame
+                self._held.extend(held)
+                self._held_bytes += sum(len(raw) for raw, _ in held)
+                break
+        self.health.frames_held = len(self._held)
+        if not self._held:
+            self.health.journal_error = None
+            log.info("the journal takes frames again: every held frame is journaled")
+
     # ------------------------------------------------------------ routing
 
     def _decode(self, raw: bytes) -> TradeFrame | None:
@@ -184,6 +228,20 @@ class Pipeline:
         except MalformedFrameError as exc:
             log.warning("malformed frame (%d bytes): %s", len(raw), exc)
             return None
+
+    def _check_calendar(self, ts_ms: int) -> None:
+        """Stop (``CalendarRangeError``) at a stamp on a day the NSE calendar does not know.
+
+        Checked before the frame moves anything: acted on, it would roll the session over and
+        then fail to open its day, and a restarted ingest would find today ended early.
+        """
+        if ts_ms < self._calendar_known_until_ms or ts_ms <= (self.live_clock.ms or 0):
+            return
+        day = from_epoch_ms(ts_ms).date()
+        nse_calendar().is_trading_day(day)  # raises CalendarRangeError past the known years
+        self._calendar_known_until_ms = to_epoch_ms(
+            datetime.combine(day + timedelta(days=1), datetime.min.time(), IST)
+        )
 
     def _frame_day(self) -> date | None:
         ms = self.live_clock.ms
@@ -336,6 +394,8 @@ class Pipeline:
 
     def pump(self) -> None:
         """Do the periodic work: catch up, recover from a full buffer, hand over, report."""
+        if self._held:
+            self._release_held()
         if self.mode is Mode.JOURNAL_ONLY and self.flusher.idle() and not self.health.flush_error:
             log.info("store keeps up again: rebuilding from it and replaying the journal")
             self._rebuild()
@@ -402,6 +462,10 @@ class Pipeline:
 
     def finish(self) -> None:
         """Hand over everything with a final STOPPED status (the shutdown's last step here)."""
+        if self._held:
+            self._release_held()
+        if self._held:
+            log.error("%d frames the journal never took are lost", len(self._held))
         self._report_status(force=True, state=FeedState.STOPPED)
         self.handoff(force=True)
 

@@ -1,11 +1,12 @@
 """Turn one wire entry's trade into a ``Tick``, or say why not (every reason is counted).
 
 Reasons, in the order they are checked: ``unsubscribed_key`` (not one of ``--symbols``),
-``bad_price`` (``ltp`` not finite or <= 0), ``bad_quantity`` (negative ``ltq`` or ``vtt``),
-``outside_session`` (``ltt`` not inside 09:15-15:30 IST of the current session day, or the
-day is not a trading day), ``duplicate`` (same ``ltt, ltp, ltq, vtt`` as the last trade
-accepted for the key: full-mode depth updates repeat the last trade and land here). A quote
-without ``ltpc`` carries no trade: it is not a rejection (counted as ``quotes_without_trade``).
+``bad_price`` (``ltp`` not finite or <= 0), ``bad_quantity`` (``ltq`` or ``vtt`` negative or
+above ``MAX_QUANTITY``), ``outside_session`` (``ltt`` not inside 09:15-15:30 IST of the
+current session day, or the day is not a trading day), ``duplicate`` (same ``ltt, ltp, ltq,
+vtt`` as the last trade accepted for the key: full-mode depth updates repeat the last trade
+and land here). A quote without ``ltpc`` carries no trade: it is not a rejection (counted as
+``quotes_without_trade``).
 
 Volume attribution. Per key the validator keeps the high-water ``vtt`` of accepted ticks:
 
@@ -35,6 +36,11 @@ from pixity.feeds.upstox_trades import TradeEntry
 from pixity.markettime import from_epoch_ms, session_close, session_open, to_epoch_ms
 
 _TradeKey = tuple[int, float, int, int | None]
+
+# More shares or contracts than any instrument trades in a day. Above it a quantity is
+# corrupt, and summing such ticks into a bar's volume would pass int64: SQLite would store it
+# as REAL and every reader of ``bars_1m`` would then fail on the row.
+MAX_QUANTITY = 10**12
 
 
 class Reason(StrEnum):
@@ -84,7 +90,7 @@ class QuoteValidator:
         if not math.isfinite(ltp) or ltp <= 0:
             return Reason.BAD_PRICE
         ltq = ltq_or_none or 0
-        if ltq < 0 or (vtt is not None and vtt < 0):
+        if not 0 <= ltq <= MAX_QUANTITY or (vtt is not None and not 0 <= vtt <= MAX_QUANTITY):
             return Reason.BAD_QUANTITY
         if not self._open_ms <= ltt_ms < self._close_ms:
             return Reason.OUTSIDE_SESSION
