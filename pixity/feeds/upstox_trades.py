@@ -12,21 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from google.protobuf.message import DecodeError
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
-from pixity.feeds.upstox_wire import FrameKind, MalformedFrameError, check_current_ts
+from pixity.feeds.upstox_wire import FrameKind, parse_response
 
 # key, ltp, ltt_ms, ltq, vtt: the values ``decode_frame``'s ``Quote`` has for them (ltp, ltt_ms
 # and ltq None when the entry carries no ``ltpc``; vtt None outside full and greeks modes).
 TradeEntry = tuple[str, float | None, int | None, int | None, int | None]
-
-_KIND = {
-    pb.initial_feed: FrameKind.INITIAL_FEED,
-    pb.live_feed: FrameKind.LIVE_FEED,
-    pb.market_info: FrameKind.MARKET_INFO,
-}
-_STATUS_VALUES = frozenset(pb.MarketStatus.values())
 
 
 class TradeFrame(NamedTuple):
@@ -40,24 +32,7 @@ class TradeFrame(NamedTuple):
 
 def decode_trades(raw: bytes) -> TradeFrame:
     """Decode one ``FeedResponse`` to its trades; raise ``MalformedFrameError`` for anything else."""
-    if not isinstance(raw, bytes | bytearray | memoryview):
-        raise MalformedFrameError(f"a feed frame is binary, got {type(raw).__name__}")
-    message = pb.FeedResponse()
-    try:
-        message.ParseFromString(bytes(raw))
-    except (DecodeError, RuntimeError) as exc:
-        raise MalformedFrameError(f"not a FeedResponse ({len(raw)} bytes): {exc}") from None
-    kind = _KIND.get(message.type)
-    if kind is None:
-        raise MalformedFrameError(f"unknown FeedResponse type {message.type}")
-    check_current_ts(message.currentTs)
-    status = {}
-    if message.HasField("marketInfo"):  # absent from live and initial feeds: nothing to read
-        status = {
-            key: pb.MarketStatus.Name(value)
-            for key, value in message.marketInfo.segmentStatus.items()
-            if value in _STATUS_VALUES
-        }
+    message, kind, status = parse_response(raw)
     return TradeFrame(kind, message.currentTs, _entries(message.feeds), status)
 
 

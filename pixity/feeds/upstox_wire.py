@@ -167,8 +167,15 @@ _KIND = {
 }
 
 
-def decode_frame(raw: bytes) -> Frame:
-    """Decode one ``FeedResponse``; raise ``MalformedFrameError`` for anything else."""
+_STATUS_VALUES = frozenset(pb.MarketStatus.values())
+
+
+def parse_response(raw: bytes) -> tuple[pb.FeedResponse, FrameKind, dict[str, str]]:
+    """Parse one ``FeedResponse``: the message, its kind and its segment statuses.
+
+    Raise ``MalformedFrameError`` for anything that is not one. ``decode_frame`` and
+    ``upstox_trades.decode_trades`` both start here, so they refuse exactly the same bytes.
+    """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MalformedFrameError(f"a feed frame is binary, got {type(raw).__name__}")
     message = pb.FeedResponse()
@@ -185,8 +192,14 @@ def decode_frame(raw: bytes) -> Frame:
         status = {
             key: pb.MarketStatus.Name(value)
             for key, value in message.marketInfo.segmentStatus.items()
-            if value in pb.MarketStatus.values()
+            if value in _STATUS_VALUES
         }
+    return message, kind, status
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """Decode one ``FeedResponse``; raise ``MalformedFrameError`` for anything else."""
+    message, kind, status = parse_response(raw)
     quotes = tuple([_quote(key, feed) for key, feed in message.feeds.items()])
     return Frame(kind=kind, current_ts_ms=message.currentTs, quotes=quotes, segment_status=status)
 
