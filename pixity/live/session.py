@@ -9,7 +9,6 @@ notebook's last cells write the report.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pixity.live.config import SessionConfig
 from pixity.live.core import EngineCounts
 from pixity.live.engine import LiveEngine
 from pixity.live.stores import SessionLock, SessionStores
+from pixity.processes import is_alive
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +52,10 @@ class StopCheck:
         if self.stop_file is not None and self.stop_file.exists():
             self.reason = "stop requested"
             return True
-        if self.supervisor_pid and not _alive(self.supervisor_pid):
+        if self.supervisor_pid and not is_alive(self.supervisor_pid):
             self.reason = f"supervisor process {self.supervisor_pid} is gone"
             return True
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def setup_logging(log_file: str | None, level: str = "INFO") -> None:

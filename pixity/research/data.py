@@ -25,6 +25,7 @@ from pixity.bars import resample
 from pixity.errors import ConfigError
 from pixity.frames import bars_from_frame, frame_from_bars
 from pixity.markettime import nse_calendar
+from pixity.processes import is_alive
 from pixity.sample import SampleMarket
 from pixity.stores.lake import read_bars, write_bars
 
@@ -48,25 +49,13 @@ def scratch_dir(*, keep: bool = False) -> Path:
 
 
 def _remove_stale(root: Path) -> None:
-    """Remove the scratch folders under ``root`` whose process has ended (POSIX only)."""
-    if os.name != "posix":
-        return  # os.kill(pid, 0) would terminate the process on Windows
+    """Remove the scratch folders under ``root`` whose process has ended."""
     for folder in root.glob(f"{SCRATCH_PREFIX}*"):
         match = _SCRATCH_RE.match(folder.name)
-        if match is None or not folder.is_dir() or _alive(int(match.group(1))):
+        if match is None or not folder.is_dir() or is_alive(int(match.group(1))):
             continue
         log.info("removing the scratch folder of an ended process: %s", folder)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
