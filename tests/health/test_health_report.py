@@ -388,3 +388,21 @@ def test_the_paper_day_shown_is_the_feeds_day_when_a_past_day_is_replayed(tmp_pa
     report = build_report(tmp_path, health_port=1, clock=ManualClock(ist(2026, 12, 1, 11, 0)))
     assert report["paper_session_date"] == "2025-06-03"
     assert report["day_pnl"] == pytest.approx(-105.0)
+
+
+def test_a_failing_journal_shows_its_held_frames_and_says_why(tmp_path: Path) -> None:
+    write_all(StorePaths(tmp_path))
+    health = IngestHealth()
+    health.feed_connected = True
+    health.count_tick(5)
+    health.journal_error = "StoreError: journal 2025-06-03.journal: append failed: disk full"
+    health.frames_held = 42
+    server = HealthServer(health, port=0)
+    server.start()
+    try:
+        report = report_for(tmp_path, int(server.url.rsplit(":", 1)[1]))
+    finally:
+        server.stop()
+    assert report["status"] == "degraded" and report["frames_held"] == 42
+    assert "disk full" in report["journal_error"]
+    assert any("cannot write its journal" in reason for reason in report["reasons"])
