@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pixity.domain import check_symbol
 from pixity.errors import ConfigError, InvalidValueError
+from pixity.strategies.base import takes_data_dir
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _UNTIL_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -78,6 +79,13 @@ class SessionConfig:
         unknown = sorted(set(self.strategy_params) - set(self.strategies))
         if unknown:
             raise ConfigError(f"strategy_params for strategies not run: {', '.join(unknown)}")
+        # A strategy that finds its models under a data dir finds them under the session's,
+        # unless its parameters name another.
+        params = {k: dict(v) for k, v in self.strategy_params.items()}
+        for strategy in self.strategies:
+            if takes_data_dir(strategy) and "data_dir" not in params.get(strategy, {}):
+                params.setdefault(strategy, {})["data_dir"] = str(self.data_dir)
+        object.__setattr__(self, "strategy_params", params)
 
     @property
     def timeframe_minutes(self) -> int:

@@ -64,13 +64,26 @@ class StrategySpec(Protocol):
 
 SpecFactory = Callable[[Mapping[str, object]], StrategySpec]
 _REGISTRY: dict[str, SpecFactory] = {}
+_TAKES_DATA_DIR: set[str] = set()
 
 
-def register(strategy_id: str, factory: SpecFactory) -> None:
-    """Register ``factory`` (parameters -> spec) under ``strategy_id``."""
+def register(strategy_id: str, factory: SpecFactory, *, takes_data_dir: bool = False) -> None:
+    """Register ``factory`` (parameters -> spec) under ``strategy_id``.
+
+    ``takes_data_dir``: the strategy has a ``data_dir`` parameter (where it finds its model
+    artifacts); a session passes its own ``--data-dir`` unless the parameters name another.
+    """
     if strategy_id in _REGISTRY and _REGISTRY[strategy_id] is not factory:
         raise ConfigError(f"strategy {strategy_id!r} is already registered")
     _REGISTRY[strategy_id] = factory
+    if takes_data_dir:
+        _TAKES_DATA_DIR.add(strategy_id)
+
+
+def takes_data_dir(strategy_id: str) -> bool:
+    """Return whether ``strategy_id`` has a ``data_dir`` parameter."""
+    _load_builtin()
+    return strategy_id in _TAKES_DATA_DIR
 
 
 def available() -> list[str]:

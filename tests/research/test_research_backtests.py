@@ -44,7 +44,10 @@ def test_each_strategy_runs_alone_and_as_run_backtest_would(tmp_path: Path) -> N
     for name, result in results.items():
         assert result.config.strategies == (name,)
     assert dict(results["ref_ema_cross"].config.strategy_params) == strategy_params
-    assert dict(results["pixityAI_meta"].config.strategy_params) == {}
+    # pixityAI_meta finds its models under the session's data dir.
+    assert dict(results["pixityAI_meta"].config.strategy_params) == {
+        "pixityAI_meta": {"data_dir": str(tmp_path)}
+    }
     alone = run_backtest(
         SessionConfig.from_params(
             params(tmp_path, ["ref_ema_cross"], strategy_params=strategy_params)

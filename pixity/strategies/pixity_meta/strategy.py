@@ -23,6 +23,7 @@ strategy trades the labels its model was trained on.
 Parameters (``from_params``; unknown keys are refused): ``threshold`` (default: the
 artifact's), ``model_version`` (an artifact under ``<data_dir>/models/pixityAI_meta/``) or
 ``model_path`` (an artifact folder); with neither, the artifact shipped in the package.
+``data_dir`` defaults to the session's ``--data-dir`` (``SessionConfig`` passes it).
 """
 
 from __future__ import annotations
@@ -204,4 +205,4 @@ def _decision(bias: Bias, state: SignalState, signals: list[Signal]) -> Decision
     return Decision(bias=bias, state=state, signals=tuple(signals))
 
 
-register(STRATEGY_ID, MetaSpec.from_params)
+register(STRATEGY_ID, MetaSpec.from_params, takes_data_dir=True)

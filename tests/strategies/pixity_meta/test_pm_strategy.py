@@ -12,6 +12,8 @@ from pm_support import KEY, OTHER, TEST_DAY, at, bar, frame_of, sample_bars
 
 from pixity.domain import Bar, Bias, SignalState, SignalType
 from pixity.errors import ConfigError
+from pixity.live.config import SessionConfig
+from pixity.live.core import make_runners
 from pixity.strategies import ClosedBarGate, Decision, available, get_strategy
 from pixity.strategies.pixity_meta.artifact import (
     DEFAULT_DIR,
@@ -78,6 +80,21 @@ def test_a_model_version_is_found_under_the_data_dir(tmp_path: Path) -> None:
     built = spec(model_version="v-test", data_dir=str(tmp_path))
     assert built.artifact.path == folder and built.artifact.version == "v-test"
     assert spec(model_path=str(folder)).artifact.version == "v-test"
+
+
+def test_a_session_finds_a_model_version_under_its_own_data_dir(tmp_path: Path) -> None:
+    shipped = load_artifact(DEFAULT_DIR)
+    meta = {k: v for k, v in shipped.metadata.items() if not k.startswith("model_")}
+    save_artifact(artifact_dir(tmp_path, "v-mine"), shipped.model, meta | {"version": "v-mine"})
+    params = {"symbols": [KEY], "strategies": [ID], "max_capital": 1e5, "max_daily_loss": 1e4,
+              "run_id": "t", "data_dir": str(tmp_path),
+              "strategy_params": {ID: {"model_version": "v-mine"}}}  # fmt: skip
+    (runner,) = make_runners(SessionConfig.from_params(params))
+    assert runner.spec.artifact.version == "v-mine"  # type: ignore[attr-defined]
+    # Named explicitly, another data dir wins; it has no such model.
+    params["strategy_params"] = {ID: {"model_version": "v-mine", "data_dir": str(tmp_path / "x")}}
+    with pytest.raises(ConfigError, match="no pixityAI_meta model artifact"):
+        make_runners(SessionConfig.from_params(params))
 
 
 # ---------------------------------------------------------------- on the sample market
