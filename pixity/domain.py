@@ -318,9 +318,18 @@ class Signal:
         )
 
 
+# ``last_error`` of a RUNNING runner whose strategy has seen fewer bars than its warm-up needs
+# (the history lake is short before the session day) starts with this; health lists them.
+WARMING_UP = "warming up"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunnerState:
-    """The state of one (symbol, strategy) runner, as the scanner shows it."""
+    """The state of one (symbol, strategy) runner, as the scanner shows it.
+
+    ``last_error`` says why a runner is ERROR or STALE; while a RUNNING runner's strategy is
+    still short of its warm-up bars it says that (``WARMING_UP ...``), else it is None.
+    """
 
     symbol: str
     strategy_id: str

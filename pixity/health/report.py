@@ -159,6 +159,11 @@ def _notes(report: dict[str, Any]) -> list[str]:
         )
     if report["runner_state_count"] == 0:
         notes.append("config.db has no runner_state rows yet")
+    if report["runners_warming"]:
+        notes.append(
+            f"{report['runners_warming']} running runner(s) are still short of their warm-up "
+            f"bars, e.g. {report['runners_warming_example']}"
+        )
     return notes
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pixity.domain import RunnerStatus
+from pixity.domain import WARMING_UP, RunnerStatus
 from pixity.errors import PixityError, StoreMissingError
 from pixity.stores.config import ConfigReader
 from pixity.stores.market import MarketReader
@@ -142,7 +142,17 @@ def read_config(paths: StorePaths) -> StorePart:
         last = reader.last_update()
         counts = Counter(row.state.status for row in stored)
         attention = [row for row in stored if row.state.status in ATTENTION]
+        warming = [
+            row.state
+            for row in stored
+            if row.state.status is RunnerStatus.RUNNING
+            and (row.state.last_error or "").startswith(WARMING_UP)
+        ]
         return {
+            "runners_warming": len(warming),
+            "runners_warming_example": None
+            if not warming
+            else (f"{warming[0].symbol}/{warming[0].strategy_id}: {warming[0].last_error}"),
             "runner_state_count": len(stored),
             "last_runner_update": _iso(last),
             "runners": {status.value: counts[status] for status in RunnerStatus},
@@ -160,6 +170,8 @@ def read_config(paths: StorePaths) -> StorePart:
 
     unknown: dict[str, Any] = {
         "runner_state_count": None,
+        "runners_warming": None,
+        "runners_warming_example": None,
         "last_runner_update": None,
         "runners": None,
         "runners_attention": [],

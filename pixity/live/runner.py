@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from pixity.domain import Bar, Bias, RunnerState, RunnerStatus, Signal, SignalState
+from pixity.domain import WARMING_UP, Bar, Bias, RunnerState, RunnerStatus, Signal, SignalState
 from pixity.strategies.base import ClosedBarGate, Decision, StrategySpec
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class Runner:
             status=RunnerStatus.STARTING,
             last_error=None,
         )
+        self.warmed = 0  # history bars taken before the first live bar
+        self._seen = 0  # bars the strategy has decided on, history and live
 
     @property
     def failed(self) -> bool:
@@ -49,8 +51,8 @@ class Runner:
 
     def warm(self, bar: Bar) -> None:
         """Feed a history bar: the strategy learns from it, its decision is not acted on."""
-        if not self.failed:
-            self._decide(bar)
+        if not self.failed and self._decide(bar) is not None:
+            self.warmed += 1
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the new state and the signals to act on."""
@@ -68,14 +70,32 @@ class Runner:
             signal_state=decision.state,
             last_bar_ts=bar.ts,
             status=status,
-            last_error=None if status is RunnerStatus.RUNNING else self.state.last_error,
+            last_error=self._cold_note()
+            if status is RunnerStatus.RUNNING
+            else self.state.last_error,
         )
         return Outcome(state=self.state, signals=decision.signals, failed=False)
 
+    def _cold_note(self) -> str | None:
+        """Say so while the strategy has seen fewer bars than its warm-up needs."""
+        need = self.spec.warmup_bars
+        if self._seen >= need:
+            return None
+        return (
+            f"{WARMING_UP}: started with {self.warmed} of the {need} history bars "
+            f"{self.spec.strategy_id} needs (the history lake is short before this day); "
+            f"its decisions use short history until it has seen {need} bars ({self._seen} so far)"
+        )
+
     def set_status(self, status: RunnerStatus, error: str | None = None) -> bool:
-        """Move to ``status`` (with ``error`` as last_error); return whether anything changed."""
+        """Move to ``status`` (with ``error`` as last_error); return whether anything changed.
+
+        RUNNING without an error keeps the warm-up note while the strategy is short of bars.
+        """
         if self.failed:
             return False
+        if status is RunnerStatus.RUNNING and error is None:
+            error = self._cold_note()
         new = replace(self.state, status=status, last_error=error)
         if new == self.state:
             return False
@@ -86,6 +106,7 @@ class Runner:
         # The one boundary around strategy code: whatever it raises marks this runner only.
         try:
             decision = self.gate.on_bar(bar)
+            self._seen += 1
             _check_signals(decision, self.spec.strategy_id, bar)
         except Exception as exc:  # a strategy failure is its own (Policy.MARK): mark, go on
             message = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -20,6 +21,7 @@ from health_support import (
     backdate,
     canned_ingest,
     free_port,
+    runner,
     silent_listener,
     store_files,
     wal_sizes,
@@ -406,3 +408,17 @@ def test_a_failing_journal_shows_its_held_frames_and_says_why(tmp_path: Path) ->
     assert report["status"] == "degraded" and report["frames_held"] == 42
     assert "disk full" in report["journal_error"]
     assert any("cannot write its journal" in reason for reason in report["reasons"])
+
+
+def test_a_runner_short_of_its_warm_up_is_a_note_not_a_fault(tmp_path: Path) -> None:
+    paths = StorePaths(tmp_path)
+    write_all(paths)
+    cold = "warming up: started with 0 of the 175 history bars pixityAI_meta needs"
+    with ConfigStore(paths.config) as store:
+        store.upsert_runner_state(replace(runner(SYM), last_error=cold))
+        backdate(store, "runner_state", "updated_at", NOW - timedelta(minutes=5))
+    with canned_ingest(HEALTHY_INGEST) as (port, _):
+        report = report_for(tmp_path, port)
+    assert report["status"] == "ok" and report["runners_warming"] == 1
+    assert report["reasons"] == []
+    assert any(cold in note and SYM in note for note in report["notes"])

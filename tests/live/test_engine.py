@@ -322,3 +322,31 @@ def test_no_order_stays_open_and_no_signal_pending_after_a_stop(data_dir: Path) 
     assert last and all(
         s == "REJECTED" and "stopped before the next price" in str(r) for s, r in last
     )
+
+
+def test_a_runner_with_too_little_history_says_it_is_warming_up(tmp_path: Path) -> None:
+    # No history lake at all: the strategy starts cold, and runner_state says so while RUNNING.
+    ingest = FakeIngest(tmp_path, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(tmp_path)
+    engine.start()
+    drive(engine, ingest, at(10, 1))
+    states = rows(tmp_path / "config/config.db", "SELECT status, last_error FROM runner_state")
+    assert {s for s, _ in states} == {"RUNNING"}
+    need = engine.runners[0].spec.warmup_bars
+    for _, error in states:
+        assert str(error).startswith(f"warming up: started with 0 of the {need} history bars")
+        assert "(3 so far)" in str(error)  # 09:15, 09:30, 09:45 seen
+    engine.finish("finished")
+
+
+def test_a_warmed_runner_has_no_warm_up_note(data_dir: Path) -> None:
+    ingest = FakeIngest(data_dir, sample_bars())
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir)
+    engine.start()
+    drive(engine, ingest, at(10, 1))
+    assert all(r.warmed >= r.spec.warmup_bars for r in engine.runners)
+    states = rows(data_dir / "config/config.db", "SELECT status, last_error FROM runner_state")
+    assert states and all(s == "RUNNING" and e is None for s, e in states)
+    engine.finish("finished")
