@@ -62,6 +62,7 @@ def build_report(
     for part in stores:
         _add_store(report, part, reasons)
 
+    report["store_wal_bytes"] = _wal_sizes(paths)
     reasons.extend(_runner_reasons(report, now, phase))
     status = _status(ingest, stores, reasons)
     if status == DOWN and not ingest.reachable:
@@ -149,6 +150,22 @@ def _runner_reasons(report: dict[str, Any], now: datetime, phase: MarketPhase | 
     return reasons
 
 
+def _wal_sizes(paths: StorePaths) -> dict[str, int]:
+    """Return each store's write-ahead log size in bytes (stores without one are left out).
+
+    A WAL that keeps growing means a reader holds a snapshot open and the writer's checkpoints
+    cannot reset it; the scanner's readers never do.
+    """
+    sizes = {}
+    for name in ("market", "signals", "config", "paper"):
+        wal = Path(f"{getattr(paths, name)}-wal")
+        try:
+            sizes[name] = wal.stat().st_size
+        except OSError:
+            continue  # no WAL (no store yet, or checkpointed away at close)
+    return sizes
+
+
 def _notes(report: dict[str, Any]) -> list[str]:
     """Return what is worth seeing but is not a fault."""
     notes = []
@@ -159,6 +176,14 @@ def _notes(report: dict[str, Any]) -> list[str]:
         )
     if report["runner_state_count"] == 0:
         notes.append("config.db has no runner_state rows yet")
+    session = report["session"]
+    if session is not None and session["late_bars"]:
+        notes.append(
+            f"{session['late_bars']} 1m bar(s) reached the live session of "
+            f"{session['session_date']} after their 15m bar had closed: those 15m bars were "
+            "computed without them (the ingest flushed late or the feed sent old ticks; the "
+            f"session log in data/runs/{session['session_date']}/ names each)"
+        )
     if report["runners_warming"]:
         notes.append(
             f"{report['runners_warming']} running runner(s) are still short of their warm-up "

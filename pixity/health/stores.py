@@ -148,7 +148,22 @@ def read_config(paths: StorePaths) -> StorePart:
             if row.state.status is RunnerStatus.RUNNING
             and (row.state.last_error or "").startswith(WARMING_UP)
         ]
+        session = reader.session_status()
         return {
+            "session": None
+            if session is None
+            else {
+                "session_date": session.session_date.isoformat(),
+                "run_id": session.run_id,
+                "status": session.status,
+                "stop_reason": session.stop_reason,
+                "bars_1m": session.bars_1m,
+                "bars_15m": session.bars_15m,
+                "late_bars": session.late_bars,
+                "signals": session.signals,
+                "strategy_errors": session.strategy_errors,
+                "updated_at": _iso(session.updated_at),
+            },
             "runners_warming": len(warming),
             "runners_warming_example": None
             if not warming
@@ -169,6 +184,7 @@ def read_config(paths: StorePaths) -> StorePart:
         }
 
     unknown: dict[str, Any] = {
+        "session": None,
         "runner_state_count": None,
         "runners_warming": None,
         "runners_warming_example": None,

@@ -12,6 +12,7 @@ def format_summary(report: dict[str, Any]) -> str:
         f"market {report.get('market_phase') or 'unknown'})",
         f"ingest:  {_ingest(report)}",
         f"market:  {_market(report)}",
+        f"session: {_session(report)}",
         f"runners: {_runners(report)}",
         f"signals: {_signals(report)}",
         f"paper:   {_paper(report)}",
@@ -57,6 +58,25 @@ def _runners(r: dict[str, Any]) -> str:
     age = r["runner_update_age_s"]
     last = "never" if age is None else f"{r['last_runner_update']} ({_ago(age)})"
     return f"{r['runner_state_count']} runners ({counts or 'none'}), last update {last}"
+
+
+def _session(r: dict[str, Any]) -> str:
+    if "config_error" in r:
+        return f"not read: {r['config_error']}"
+    s = r["session"]
+    if s is None:
+        return "no live session has run yet"
+    stopped = f" ({s['stop_reason']})" if s["stop_reason"] else ""
+    return (
+        f"{s['session_date']} {s['status']}{stopped}, run {s['run_id']}: {s['bars_1m']} 1m and "
+        f"{s['bars_15m']} 15m bars, {s['late_bars']} late, {s['signals']} signals, "
+        f"{s['strategy_errors']} strategy errors; store WALs {_wals(r)}"
+    )
+
+
+def _wals(r: dict[str, Any]) -> str:
+    sizes = r.get("store_wal_bytes") or {}
+    return ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items()) or "none"
 
 
 def _signals(r: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from pixity.live.follow import BarFollower, Update
 from pixity.live.runner import Runner
 from pixity.live.stores import SessionStores
 from pixity.markettime import IST, session_close, session_open
+from pixity.stores.config import SessionStatus
 from pixity.stores.lake import bars_from_frame, read_bars
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ class LiveEngine:
         self._last_change = monotonic()
         self.done = False
         self.stop_reason: str | None = None
+        self._status_written: tuple[int, int] | None = None  # (bars_15m, late_bars) last written
+        self._late_written = 0
 
     @property
     def counts(self) -> EngineCounts:
@@ -99,6 +102,7 @@ class LiveEngine:
         for runner in self.runners:
             if runner.set_status(RunnerStatus.RUNNING, None):
                 self._save_state(runner)
+        self._save_session_status("RUNNING")
         log.info(
             "session %s started: %d symbols x %d strategies",
             day,
@@ -136,6 +140,7 @@ class LiveEngine:
         for runner in self.runners:
             if runner.set_status(RunnerStatus.ERROR, message[:500]):
                 self._save_state(runner)
+        self._save_session_status("ERROR", self.stop_reason)
 
     def finish(self, reason: str) -> None:
         """Mark every runner STOPPED (a failed one stays ERROR with its message)."""
@@ -147,6 +152,7 @@ class LiveEngine:
         for runner in self.runners:
             if runner.set_status(RunnerStatus.STOPPED, None):  # a clean stop is not an error
                 self._save_state(runner)
+        self._save_session_status("STOPPED", reason)
         log.info("session stopped: %s", reason)
 
     # ------------------------------------------------------------ one poll
@@ -162,9 +168,33 @@ class LiveEngine:
             return False
         self._last_change = self._monotonic()
         self.core.apply(update.closed + update.forming, update.feed_clock)
+        counts = self.core.counts
+        if self._status_written != (counts.bars_15m, counts.late_bars):
+            self._save_session_status("RUNNING")  # on each 15m close, and on a late bar
         self._check_stale(self._monotonic())
         self._check_done(update)
         return True
+
+    def _save_session_status(self, status: str, reason: str | None = None) -> None:
+        """Write the day's session_status row (nothing before the session day is known)."""
+        if self.session_date is None:
+            return
+        counts = self.counts
+        self.stores.config.upsert_session_status(
+            SessionStatus(
+                session_date=self.session_date,
+                run_id=self.config.run_id,
+                status=status,
+                stop_reason=reason,
+                bars_1m=counts.bars_1m,
+                bars_15m=counts.bars_15m,
+                late_bars=counts.late_bars - self._late_written,
+                signals=counts.signals,
+                strategy_errors=counts.strategy_errors,
+            )
+        )
+        self._late_written = counts.late_bars
+        self._status_written = (counts.bars_15m, counts.late_bars)
 
     def _on_signal(self, signal: Signal) -> None:
         self.stores.signals.save_signal(signal)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +28,7 @@ from pixity.domain import (
 )
 from pixity.markettime import format_at, ist
 from pixity.stores import ConfigStore, MarketStore, PaperStore, SignalStore, StorePaths
+from pixity.stores.config import SessionStatus
 from pixity.stores.sqlite import SqliteWriter
 
 SYM = "NSE_EQ|INE155A01022"
@@ -127,6 +128,7 @@ def write_live_session(
     statuses: tuple[RunnerStatus, ...] = (RunnerStatus.RUNNING, RunnerStatus.RUNNING),
     runner_update: datetime = LAST_RUNNER_UPDATE,
     killed: bool = False,
+    late_bars: int = 0,
 ) -> None:
     """Write signals.db, config.db and paper.db as the live session does, dated before NOW."""
     with SignalStore(paths.signals) as store:
@@ -140,6 +142,10 @@ def write_live_session(
     with ConfigStore(paths.config) as store:
         for symbol, status in zip((SYM, SYM2), statuses, strict=False):
             store.upsert_runner_state(runner(symbol, status))
+        store.upsert_session_status(
+            SessionStatus(session_date=date.fromisoformat(DAY), run_id="t1", status="RUNNING", bars_1m=90,
+                          bars_15m=12, late_bars=late_bars, signals=2)
+        )  # fmt: skip
         backdate(store, "runner_state", "updated_at", runner_update)
     with PaperStore(paths.paper) as store:
         store.upsert_day_pnl(

@@ -72,9 +72,11 @@ def test_the_summary_has_one_line_per_area(
         assert main(["health", "--data-dir", str(tmp_path), "--health-port", str(port)]) == 0
     lines = capsys.readouterr().out.splitlines()
     areas = [line.split(":", 1)[0] for line in lines]
-    assert areas == ["status", "ingest", "market", "runners", "signals", "paper"]
+    assert areas == ["status", "ingest", "market", "session", "runners", "signals", "paper"]
     assert "37.5 ticks/s" in lines[1] and "bad_price 1, stale_ltt 3" in lines[1]
-    assert "2 runners (RUNNING 2)" in lines[3]
+    assert lines[3].startswith("session: 2025-06-02 RUNNING, run t1: 90 1m and 12 15m bars, 0 late")
+    assert "store WALs market" in lines[3]
+    assert "2 runners (RUNNING 2)" in lines[4]
 
 
 def test_the_token_never_reaches_the_report(

@@ -422,3 +422,22 @@ def test_a_runner_short_of_its_warm_up_is_a_note_not_a_fault(tmp_path: Path) -> 
     assert report["status"] == "ok" and report["runners_warming"] == 1
     assert report["reasons"] == []
     assert any(cold in note and SYM in note for note in report["notes"])
+
+
+def test_the_sessions_status_and_late_bars_are_reported(tmp_path: Path) -> None:
+    write_all(StorePaths(tmp_path), late_bars=3)
+    with canned_ingest(HEALTHY_INGEST) as (port, _):
+        report = report_for(tmp_path, port)
+    assert report["status"] == "ok"  # late bars are told, they are not a standing fault
+    session = report["session"]
+    assert (session["session_date"], session["status"], session["late_bars"]) == (
+        "2025-06-02",
+        "RUNNING",
+        3,
+    )
+    assert (session["bars_1m"], session["bars_15m"], session["signals"]) == (90, 12, 2)
+    [note] = [n for n in report["notes"] if "late" in n or "after their 15m bar" in n]
+    assert note.startswith("3 1m bar(s) reached the live session of 2025-06-02 after their")
+    # Every store's WAL is reported (the live session's and the ingest's), read with stat only.
+    assert set(report["store_wal_bytes"]) <= {"market", "signals", "config", "paper"}
+    assert all(isinstance(v, int) and v >= 0 for v in report["store_wal_bytes"].values())

@@ -276,6 +276,8 @@ def test_a_session_gives_up_when_the_live_buffer_stays_unchanged(data_dir: Path)
     assert engine.done and "gave up" in str(engine.stop_reason)
     states = rows(data_dir / "config/config.db", "SELECT status, last_error FROM runner_state")
     assert {s for s, _ in states} == {"ERROR"} and all("pixity ingest" in str(e) for _, e in states)
+    [(status, reason)] = rows(data_dir / "config/config.db", "SELECT status, stop_reason FROM session_status")  # fmt: skip
+    assert status == "ERROR" and "gave up" in str(reason)
 
 
 def test_no_order_stays_open_and_no_signal_pending_after_a_stop(data_dir: Path) -> None:
@@ -350,3 +352,31 @@ def test_a_warmed_runner_has_no_warm_up_note(data_dir: Path) -> None:
     states = rows(data_dir / "config/config.db", "SELECT status, last_error FROM runner_state")
     assert states and all(s == "RUNNING" and e is None for s, e in states)
     engine.finish("finished")
+
+
+def test_session_status_counts_late_bars_and_keeps_them_over_a_restart(data_dir: Path) -> None:
+    # The first symbol's bars stop coming at 09:29 (say its ticks were held up) while the
+    # other's go on: the 09:15 bar closes by the clock without its last minute.
+    bars = sample_bars()
+    held = [b for b in bars if b.symbol == KEYS[0] and b.ts >= at(9, 29)]
+    ingest = FakeIngest(data_dir, [b for b in bars if b not in held])
+    ingest.commit_until(at(9, 15))
+    engine = engine_for(data_dir)
+    engine.start()
+    sql = "SELECT session_date, run_id, status, stop_reason, bars_15m, late_bars FROM session_status"  # fmt: skip
+    assert rows(data_dir / "config/config.db", sql) == [(DAY.isoformat(), "test", "RUNNING", None, 0, 0)]  # fmt: skip
+    drive(engine, ingest, at(9, 40))
+    ingest.bars = sorted(bars, key=lambda b: (b.ts, b.symbol))
+    ingest.commit_until(at(9, 40, 30))
+    engine.step()
+    assert engine.counts.late_bars == 1
+    engine.finish("finished")
+    [(_, _, status, reason, bars_15m, late_bars)] = rows(data_dir / "config/config.db", sql)
+    assert (status, reason, bars_15m, late_bars) == ("STOPPED", "finished", 2, 1)
+    # A restart replays the day with every bar in time: the day's late bar is still counted.
+    again = engine_for(data_dir)
+    again.start()
+    drive(again, ingest, at(9, 50))
+    again.finish("finished")
+    assert again.counts.late_bars == 0
+    assert rows(data_dir / "config/config.db", sql)[0][2:] == ("STOPPED", "finished", 4, 1)
