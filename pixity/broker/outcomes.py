@@ -59,14 +59,15 @@ class SignalTracker:
         if any(leg.status is OrderStatus.OPEN for leg in legs.values()):
             return None
         self._settled.add(signal_id)
-        unfilled = [leg for leg in legs.values() if leg.status is not OrderStatus.FILLED]
-        if unfilled:
-            reason = unfilled[0].reason or f"order {unfilled[0].order_id} {unfilled[0].status}"
-            return SignalOutcome(signal_id=signal_id, status=SignalStatus.REJECTED, reason=reason)
-        # A reversal whose entry was refused says so in its exit's reason (kept on restart).
-        notes = [leg.reason for leg in legs.values() if (leg.reason or "").startswith(EXIT_ONLY)]
-        note = notes[0] if notes else None
-        return SignalOutcome(signal_id=signal_id, status=SignalStatus.FILLED, reason=note)
+        return _outcome(signal_id, list(legs.values()))
+
+    def settled_by_orders(self) -> list[SignalOutcome]:
+        """Return the outcome of each signal whose orders are all final, in signal order."""
+        return [
+            _outcome(signal_id, list(legs.values()))
+            for signal_id, legs in sorted(self._legs.items())
+            if signal_id in self._settled
+        ]
 
     def restore(self, orders: Iterable[Order]) -> None:
         """Follow stored orders again; a signal whose legs are all final was settled before."""
@@ -76,3 +77,16 @@ class SignalTracker:
         for signal_id, legs in self._legs.items():
             if all(leg.status is not OrderStatus.OPEN for leg in legs.values()):
                 self._settled.add(signal_id)
+
+
+def _outcome(signal_id: str, legs: Sequence[Order]) -> SignalOutcome:
+    """Return the outcome of a signal whose orders ``legs`` are all final."""
+    unfilled = [leg for leg in legs if leg.status is not OrderStatus.FILLED]
+    if unfilled:
+        reason = unfilled[0].reason or f"order {unfilled[0].order_id} {unfilled[0].status}"
+        return SignalOutcome(signal_id=signal_id, status=SignalStatus.REJECTED, reason=reason)
+    # A reversal whose entry was refused says so in its exit's reason (kept on restart).
+    notes = [leg.reason for leg in legs if (leg.reason or "").startswith(EXIT_ONLY)]
+    return SignalOutcome(
+        signal_id=signal_id, status=SignalStatus.FILLED, reason=notes[0] if notes else None
+    )

@@ -162,6 +162,16 @@ class PaperBroker:
             self._persist_pnl()  # writes only if the fills say otherwise
         self._started = True
 
+    def settled_signals(self) -> list[SignalOutcome]:
+        """Return the outcome of each signal whose orders are all final (filled or cancelled).
+
+        After a restore, ``on_outcome`` is not told these again: they were given before the
+        restart. But whoever records outcomes keeps them apart from this ledger, and a crash
+        between the order's last write and the outcome's leaves the outcome unrecorded; this
+        is what to check the records against.
+        """
+        return self._signals.settled_by_orders()
+
     # ------------------------------------------------------------ signals
 
     def submit(self, signal: Signal, now: datetime) -> None:

@@ -230,6 +230,11 @@ class FeedServer:
             client.subs[key] = full
         now = self._emitted_ms
         frames = []
+        if method is Method.SUB and self._lost_client and self.config.resend_s > 0:
+            # Before the notice and the snapshot, which are stamped now: sent after them, the
+            # resent ticks would be older than the client's clock, late for the bars they
+            # belong to, and what was in flight when the lost client died would be lost anyway.
+            frames.extend(self._resend(client, now))
         if method is Method.SUB and not client.info_sent:
             client.info_sent = True
             self._status = market_status(now)
@@ -237,8 +242,6 @@ class FeedServer:
         snapshot = self.market.snapshot(chosen, full, now)
         if snapshot is not None:
             frames.append(snapshot)
-        if method is Method.SUB and self._lost_client and self.config.resend_s > 0:
-            frames.extend(self._resend(client, now))
         client.push(frames)
 
     def _resend(self, client: Client, now: int) -> list[bytes]:

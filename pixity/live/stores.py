@@ -18,13 +18,14 @@ from typing import IO, Self
 
 from pixity.broker.paper import PaperBroker
 from pixity.broker.risk import DAILY_LOSS_KILL
+from pixity.domain import SignalStatus
 from pixity.errors import ConfigError, StoreMissingError
 from pixity.markettime import session_open
 from pixity.stores.config import ConfigStore
 from pixity.stores.market import MarketReader
 from pixity.stores.paper import PaperReader, PaperStore
 from pixity.stores.paths import StorePaths
-from pixity.stores.signals import SignalStore
+from pixity.stores.signals import SignalReader, SignalStore
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,28 @@ class SessionStores:
             reader.close()
         if orders:
             log.info("restored %d orders and %d fills of %s", len(orders), len(fills), day)
+        self._record_lost_outcomes(broker)
+
+    def _record_lost_outcomes(self, broker: PaperBroker) -> None:
+        """Set the status of each signal still PENDING although its orders are final.
+
+        paper.db holds the orders and signals.db the signals' outcomes: a crash after an
+        order's last write and before its signal's leaves the signal PENDING for ever, since
+        the restored broker counts it as told.
+        """
+        reader = SignalReader(self.paths.signals)
+        try:
+            for outcome in broker.settled_signals():
+                stored = reader.get(outcome.signal_id)
+                if stored is not None and stored.status is SignalStatus.PENDING:
+                    log.warning(
+                        "signal %s was stored PENDING although its orders are final: %s",
+                        outcome.signal_id,
+                        outcome.status.value,
+                    )
+                    self.signals.set_status(outcome.signal_id, outcome.status, outcome.reason)
+        finally:
+            reader.close()
 
     def close(self) -> None:
         """Close every store."""

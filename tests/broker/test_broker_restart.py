@@ -99,6 +99,22 @@ def test_restore_repairs_rows_a_crash_left_behind() -> None:
     assert again.broker.open_orders() == []
 
 
+@pytest.mark.parametrize("name", ["long round trip", "daily loss kill"])
+def test_settled_signals_after_a_restore_are_the_outcomes_given_before_it(name: str) -> None:
+    """What a restarted session checks its signals' records against (not told again)."""
+    case = SCENARIOS[name]
+    ledger = FakeLedger()
+    first = new_run(ledger, case.config).play(case.steps)
+    again = new_run(ledger, case.config)
+    ledger.restore_into(again.broker)
+    by_orders = {o.signal_id for o in ledger.orders.values() if o.signal_id is not None}
+    told = [o for o in first.outcomes if o.signal_id in by_orders]
+    assert told and sorted(again.broker.settled_signals(), key=lambda o: o.signal_id) == sorted(
+        told, key=lambda o: o.signal_id
+    )
+    assert again.outcomes == []
+
+
 def test_restore_ignores_other_days() -> None:
     case = SCENARIOS["long round trip"]
     ledger = FakeLedger()

@@ -1,12 +1,12 @@
 """The live session as `pixity live` runs it: feed-server, ingest and papermill as real processes.
 
 Afterwards the design's SQL is run verbatim with the `sqlite3` tool on the stores the session
-wrote. A second test stops the session with SIGTERM, a third kills it with SIGKILL and restarts.
+wrote. A second test stops the session with SIGTERM. (Killing it with SIGKILL and restarting
+is the reliability suite's: tests/reliability/test_crash.py.)
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -160,36 +160,3 @@ def test_sigterm_stops_cleanly_with_the_report_saved(market: Market) -> None:
     assert any(
         "stop requested" in str(o.get("data", {})) for c in nb.cells for o in c.get("outputs", [])
     )
-
-
-def children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in found.stdout.split()]
-
-
-def test_kill9_then_restart_duplicates_nothing_and_keeps_the_account(market: Market) -> None:
-    proc = live(market, "--until", "12:30", name="live1")
-    papermill = int(proc.wait_for(r"papermill pid (\d+)", timeout=60).group(1))
-    paper = market.data / "paper/paper.db"
-    poll(lambda: paper.exists() and query(paper, "SELECT COUNT(*) FROM fills")[0][0] > 0, timeout=150, what="a fill")  # fmt: skip
-    os.killpg(papermill, signal.SIGKILL)  # the session's processes die mid-run
-    proc.kill9()
-    fills_sql = "SELECT fill_id, order_id, symbol, side, quantity, price, ts, costs FROM fills"
-    fills_before = set(query(paper, fills_sql))
-    signals_sql = "SELECT signal_id, symbol, bar_ts, signal_type, confidence FROM signals"
-    signals = market.data / "signals/signals.db"
-    signals_before = set(query(signals, signals_sql))
-    again = live(market, "--until", "12:30", name="live2")
-    assert again.popen.wait(timeout=240) == 0, "".join(again.lines[-40:])
-    again.stop()
-    # Nothing written before the kill was written again, changed or lost.
-    assert query(signals, "SELECT COUNT(*) - COUNT(DISTINCT strategy_id || symbol || bar_ts || signal_type) FROM signals") == [(0,)]  # fmt: skip
-    assert fills_before <= set(query(paper, fills_sql))
-    assert signals_before <= set(query(signals, signals_sql))
-    assert query(paper, "SELECT COUNT(*) - COUNT(DISTINCT order_id) FROM fills") == [(0,)]
-    # The restored account is the account: each position is the net of its fills.
-    net = dict(query(paper, "SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) FROM fills GROUP BY symbol"))  # fmt: skip
-    held = dict(query(paper, "SELECT symbol, quantity FROM positions"))
-    assert net and held == {k: v for k, v in net.items() if k in held} and set(net) == set(held)
-    states = query(market.data / "config/config.db", "SELECT DISTINCT status FROM runner_state")
-    assert states == [("STOPPED",)]

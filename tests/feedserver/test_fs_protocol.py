@@ -39,6 +39,34 @@ def test_subscribe_sends_market_info_then_initial_feed_then_live_feed() -> None:
     asyncio.run(go())
 
 
+def test_a_client_replacing_a_lost_one_gets_the_resend_before_the_snapshot() -> None:
+    """The resent ticks come first, so their stamps never go back and none is late."""
+
+    async def go() -> tuple[list, list]:
+        async with running(speed=120, resend_s=1.0) as server:
+            first = await client(server)
+            await sub(first, [SYMS[0], SYMS[1]], Mode.FULL)
+            lost = await frames(first, n_quotes(40))
+            await first.close()  # a subscribed client's connection ends
+            await asyncio.sleep(0.1)
+            second = await client(server)
+            await sub(second, [SYMS[0], SYMS[1]], Mode.FULL)
+            got = await frames(second, lambda g: any(f.kind is FrameKind.INITIAL_FEED for f in g))
+            await second.close()
+        return lost, got
+
+    lost, got = asyncio.run(go())
+    kinds = [f.kind for f in got]
+    snapshot = kinds.index(FrameKind.INITIAL_FEED)
+    assert kinds[snapshot - 1] is FrameKind.MARKET_INFO and snapshot >= 2
+    assert set(kinds[: snapshot - 1]) == {FrameKind.LIVE_FEED}  # the resend, then the notice
+    stamps = [f.current_ts_ms for f in got]
+    assert stamps == sorted(stamps)
+    # The last ticks the lost client saw are among those resent.
+    resent = {(q.key, q.ltt_ms, q.ltp) for f in got[: snapshot - 1] for q in f.quotes}
+    assert {(q.key, q.ltt_ms, q.ltp) for q in quotes_of(lost)[-5:]} <= resent
+
+
 def test_full_mode_carries_depth_vtt_atp_and_candles() -> None:
     async def go() -> list:
         async with running(speed=300) as server:

@@ -241,6 +241,27 @@ def test_a_restart_resumes_without_duplicates_and_matches_an_unbroken_run(tmp_pa
     assert restarted == unbroken
 
 
+def test_a_restart_records_the_outcome_a_crash_kept_from_signals_db(data_dir: Path) -> None:
+    """Killed after a fill's writes to paper.db, before its signal's status in signals.db."""
+    ingest = FakeIngest(data_dir, sample_bars())
+    engine = engine_for(data_dir)
+    ingest.commit_until(at(9, 15))
+    engine.start()
+    drive(engine, ingest, at(13, 0))
+    engine.stores.close()  # no finish(): the process just died
+    signals = data_dir / "signals/signals.db"
+    settled = "SELECT signal_id, status, status_reason FROM signals WHERE status != 'PENDING'"
+    told = rows(signals, settled)
+    assert any(status == "FILLED" for _, status, _ in told)
+    with sqlite3.connect(signals) as conn:  # as the crash left it
+        conn.execute("UPDATE signals SET status = 'PENDING', status_reason = NULL")
+    again = engine_for(data_dir)
+    again.start()
+    again.stores.close()
+    ingest.close()
+    assert rows(signals, settled) == told
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_registrations() -> Iterator[None]:
     yield
