@@ -34,6 +34,10 @@ faults (all off by default; --fault-seed makes them reproducible):
   A stall sends nothing (pings are still answered); the sim clock keeps running and ticks
   that come due during a stall are skipped (counted), so data resumes later in sim time,
   as after a real outage.
+  --black-hole replaces the exchange by a listener that accepts connections and never
+  answers: 'accept' never completes the websocket handshake, 'handshake' completes it and
+  then sends nothing at all, not even a pong (for a client's open and ping timeouts and its
+  no-data watchdog). Counted as black_hole_connections and black_hole_handshakes in --stats.
 """
 
 
@@ -145,12 +149,18 @@ def _fault_flags(group: argparse._ArgumentGroup) -> None:
         group.add_argument(
             f"--{name}-rate", type=rate, default=0.0, metavar="R", help=f"{what}, with chance R"
         )
+    group.add_argument(
+        "--black-hole",
+        choices=["accept", "handshake"],
+        help="accept connections and never answer: no handshake, or a handshake and then "
+        "silence (no data, no pongs)",
+    )
     group.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
 
 
 def _run(args: argparse.Namespace) -> int:
     from pixity.feedserver.config import ServerConfig
-    from pixity.feedserver.faults import FaultConfig
+    from pixity.feedserver.faults import BlackHole, FaultConfig
 
     faults = FaultConfig(
         drop_every_s=args.drop_every or 0.0,
@@ -161,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         reorder_rate=args.reorder_rate,
         unknown_key_rate=args.unknown_key_rate,
         bad_price_rate=args.bad_price_rate,
+        black_hole=None if args.black_hole is None else BlackHole(args.black_hole),
         seed=args.fault_seed,
     )
     config = ServerConfig(

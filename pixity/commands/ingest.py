@@ -55,7 +55,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=1_000_000,
         help="ticks held in memory before ingest only journals (default 1000000)",
     )
+    _connection_flags(parser.add_argument_group("feed connection (--feed upstox)"))
     parser.set_defaults(handler=_run)
+
+
+def _connection_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--no-data-timeout",
+        type=bounded(float, 1, 3600),
+        default=60.0,
+        metavar="S",
+        help="while the market is open, a connection that delivers no frame for S seconds is "
+        "reported (watchdog: silent) and replaced; silence while it is closed is normal "
+        "(default 60)",
+    )
+    group.add_argument(
+        "--open-timeout",
+        type=bounded(float, 0.5, 300),
+        default=10.0,
+        metavar="S",
+        help="give up opening a connection (authorize, connect, websocket handshake, "
+        "subscribe) after S seconds, count it and retry (default 10)",
+    )
+    group.add_argument(
+        "--backoff-max",
+        type=bounded(float, 0.5, 600),
+        default=30.0,
+        metavar="S",
+        help="longest wait before a reconnection: waits are drawn uniformly up to 0.5 s, "
+        "doubling the bound after each failed attempt up to S (default 30)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -131,7 +160,13 @@ def _feed_factory(args: argparse.Namespace, secret: Secret | None) -> FeedFactor
 
         assert secret is not None
         config = UpstoxFeedConfig(
-            keys=tuple(args.symbols), token=secret, feed_url=args.feed_url, mode=Mode(args.mode)
+            keys=tuple(args.symbols),
+            token=secret,
+            feed_url=args.feed_url,
+            mode=Mode(args.mode),
+            silence_s=float(args.no_data_timeout),
+            open_timeout_s=float(args.open_timeout),
+            backoff_max_s=float(args.backoff_max),
         )
         return UpstoxFeed(config, events, clock=WallClock(), market_open=pipeline.market_open)
 

@@ -202,9 +202,11 @@ class UpstoxFeed:
     async def _session(self) -> bool:
         """Connect, subscribe and receive until the connection ends; tell if it was good.
 
-        A good connection delivered data and stayed up for ``backoff_max_s``: only that
-        resets the backoff, so a server that accepts, sends its market_info and hangs up
-        is not hammered several times a second.
+        A good connection delivered data and stayed up for ``stable_s`` (or ``backoff_max_s``
+        if shorter): only that resets the backoff, so a server that accepts, sends its
+        market_info and hangs up is not hammered several times a second. The window is not
+        ``backoff_max_s`` itself: then a link that drops every 30 s would never count as
+        good, and its waits would grow to the 30 s cap: disconnected half the time.
         """
         self._state = FeedState.CONNECTING
         frames_before = self._frames
@@ -237,7 +239,8 @@ class UpstoxFeed:
             elif self._state is FeedState.CONNECTING and self._running:
                 self._state = FeedState.DISCONNECTED
         lasted = time.monotonic() - started
-        return self._frames > frames_before and lasted >= self._config.backoff_max_s
+        stable = min(self._config.stable_s, self._config.backoff_max_s)
+        return self._frames > frames_before and lasted >= stable
 
     def _connect(self, uri: str, headers: dict[str, str] | None) -> connect:
         """Return the websocket connector: every wait bounded, logs through the redactor."""

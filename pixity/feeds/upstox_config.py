@@ -31,7 +31,11 @@ class Watchdog(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpstoxFeedConfig:
-    """How to reach the feed and what to ask it for. ``feed_url`` None means production."""
+    """How to reach the feed and what to ask it for. ``feed_url`` None means production.
+
+    ``stable_s``: a connection that delivered data and stayed up this long (or
+    ``backoff_max_s``, if that is shorter) was a good one, and resets the backoff.
+    """
 
     keys: tuple[str, ...]
     token: Secret
@@ -40,6 +44,7 @@ class UpstoxFeedConfig:
     open_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    stable_s: float = 5.0
     silence_s: float = 60.0
     ping_interval_s: float = 10.0
     ping_timeout_s: float = 10.0
@@ -67,6 +72,7 @@ class UpstoxFeedConfig:
             "open_timeout_s",
             "backoff_initial_s",
             "backoff_max_s",
+            "stable_s",
             "silence_s",
             "ping_interval_s",
             "ping_timeout_s",

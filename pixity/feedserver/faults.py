@@ -3,7 +3,8 @@
 Rate faults act on the tick frames one client is about to be sent (heartbeats, market_info
 and snapshots are left alone so a client can always start); each draw comes from one
 ``random.Random(seed)``, so a given seed and traffic give the same faults. Timed faults
-(drops, stalls) are driven by the server's wall-clock timers.
+(drops, stalls) are driven by the server's wall-clock timers. A black hole (``blackhole``)
+replaces the whole server by one that accepts connections and never answers.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from pixity.errors import ConfigError
 from pixity.feeds.upstox_wire import FrameKind, frame_from_entries
 
 UNKNOWN_KEY = "NSE_EQ|INE000X00000"
 BAD_PRICES = (math.nan, -1.0, 0.0)
+
+
+class BlackHole(StrEnum):
+    """How a black-holed server treats a connection it accepted (it never sends data)."""
+
+    ACCEPT = "accept"  # the websocket handshake never completes: nothing is ever written
+    HANDSHAKE = "handshake"  # 101 Switching Protocols, then silence: no frame, no pong
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +41,7 @@ class FaultConfig:
     reorder_rate: float = 0.0
     unknown_key_rate: float = 0.0
     bad_price_rate: float = 0.0
+    black_hole: BlackHole | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -46,6 +56,8 @@ class FaultConfig:
                 f"--stall-for {self.stall_for_s} must be shorter than --stall-every "
                 f"{self.stall_every_s}"
             )
+        if self.black_hole is not None and not isinstance(self.black_hole, BlackHole):
+            raise ConfigError(f"black_hole {self.black_hole!r} must be a BlackHole")
 
     @property
     def rates_on(self) -> bool:

@@ -35,6 +35,7 @@ from pixity.feeds.upstox_wire import (
     parse_request,
 )
 from pixity.feedserver.auth import FEED_PATH, Authorizer
+from pixity.feedserver.blackhole import BlackHoleServer
 from pixity.feedserver.client import Client
 from pixity.feedserver.clock import SimClock, market_status, segment_status
 from pixity.feedserver.config import ServerConfig
@@ -83,7 +84,7 @@ class FeedServer:
         self._lost_client = False  # a subscribed client's connection has ended
         self._gate = asyncio.Event()
         self._stop = asyncio.Event()
-        self._server: Server | None = None
+        self._server: Server | BlackHoleServer | None = None
         self._journal: JournalWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._auth = Authorizer(config.require_token, self._base_url, self.counts)
@@ -108,7 +109,24 @@ class FeedServer:
         if self.config.record is not None:
             self._journal = JournalWriter(self.config.record)
         self._gate.set()
-        self._server = await serve(
+        if self.config.faults.black_hole is not None:
+            hole = BlackHoleServer(self.config.faults.black_hole, self.counts)
+            await hole.start(self.config.host, self.config.port)
+            self._server = hole
+        else:
+            self._server = await self._serve()
+        self.port = int(next(iter(self._server.sockets)).getsockname()[1])
+        self._spawn(self._pump_loop())
+        self._spawn(self._stats_loop())
+        faults = self.config.faults
+        if faults.drop_every_s:
+            self._spawn(self._drop_loop(faults.drop_every_s))
+        if faults.stall_every_s:
+            self._spawn(self._stall_loop(faults.stall_every_s, faults.stall_for_s))
+        log.info("feed-server listening on %s (speed %g)", self.url, self.config.speed)
+
+    async def _serve(self) -> Server:
+        return await serve(
             self._handle,
             self.config.host,
             self.config.port,
@@ -121,15 +139,6 @@ class FeedServer:
             close_timeout=_CLOSE_WAIT_S,
             logger=self._ws_logger(),
         )
-        self.port = int(next(iter(self._server.sockets)).getsockname()[1])
-        self._spawn(self._pump_loop())
-        self._spawn(self._stats_loop())
-        faults = self.config.faults
-        if faults.drop_every_s:
-            self._spawn(self._drop_loop(faults.drop_every_s))
-        if faults.stall_every_s:
-            self._spawn(self._stall_loop(faults.stall_every_s, faults.stall_for_s))
-        log.info("feed-server listening on %s (speed %g)", self.url, self.config.speed)
 
     def _ws_logger(self) -> RedactingLogger:
         token = self.config.require_token

@@ -32,6 +32,7 @@ def _ingest(r: dict[str, Any]) -> str:
     parts = [
         f"{r['ingest_status']} at {r['ingest_url']}",
         "feed connected" if r["feed_connected"] else "feed NOT connected",
+        f"watchdog {_value(r['watchdog'])}, reconnects {_value(r['reconnects'])}",
         f"last tick {_value(r['last_tick_age_s'], ' s')} ago",
         f"{_value(r['ticks_per_s'])} ticks/s",
         f"rejected {sum(rejected.values())}" + (f" ({by_reason})" if by_reason else ""),

@@ -406,3 +406,33 @@ def test_a_server_that_hangs_up_after_each_frame_is_not_hammered() -> None:
         assert all("1001" in reason for _, reason in events.disconnected[:-1])
 
     run_async(scenario)
+
+
+def test_a_connection_that_lasted_the_stable_window_resets_the_backoff() -> None:
+    """A link that drops now and then, after working a while, is back at once every time.
+
+    Found by tests/reliability/test_network.py: when only a connection that lasted
+    backoff_max_s counted as good, drops every 30 s grew the waits to the 30 s cap.
+    """
+
+    async def scenario() -> None:
+        events = Recorder()
+        async with FakeFeed(lambda n: Plan(frames=6, interval_s=0.05, then="abort")) as server:
+            feed = make_feed(
+                server.url,
+                events,
+                rng=MaxRng(),
+                backoff_initial_s=0.05,
+                backoff_max_s=5.0,
+                stable_s=0.2,
+            )
+            async with running(feed):
+                await eventually(lambda: len(events.connected) >= 5, timeout_s=5)
+        waits = [
+            (up - down).total_seconds()
+            for (down, _), up in zip(events.disconnected, events.connected[1:], strict=False)
+        ]
+        # each wait is backoff_initial_s; without the reset they would be 0.1, 0.2, 0.4, 0.8
+        assert len(waits) >= 4 and max(waits) < 0.09, waits
+
+    run_async(scenario)
