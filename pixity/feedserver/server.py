@@ -244,6 +244,7 @@ class FeedServer:
             # resent ticks would be older than the client's clock, late for the bars they
             # belong to, and what was in flight when the lost client died would be lost anyway.
             frames.extend(self._resend(client, now))
+            self._lost_client = False  # once per lost client, not on every later request
         if method is Method.SUB and not client.info_sent:
             client.info_sent = True
             self._status = market_status(now)

@@ -56,13 +56,13 @@ def build_report(
     ingest = read_ingest(health_port, timeout_s=timeout_s)
     _add_ingest(report, ingest, reasons)
 
+    report["store_wal_bytes"] = _wal_sizes(paths)  # before this report's readers open any
     market = read_market(paths)
     day = market.fields.get("session_date") or _session_date(now)
     stores = [market, read_signals(paths, now), read_config(paths), read_paper(paths, day)]
     for part in stores:
         _add_store(report, part, reasons)
 
-    report["store_wal_bytes"] = _wal_sizes(paths)
     reasons.extend(_runner_reasons(report, now, phase))
     status = _status(ingest, stores, reasons)
     if status == DOWN and not ingest.reachable:
@@ -180,9 +180,10 @@ def _notes(report: dict[str, Any]) -> list[str]:
     if session is not None and session["late_bars"]:
         notes.append(
             f"{session['late_bars']} 1m bar(s) reached the live session of "
-            f"{session['session_date']} after their 15m bar had closed: those 15m bars were "
-            "computed without them (the ingest flushed late or the feed sent old ticks; the "
-            f"session log in data/runs/{session['session_date']}/ names each)"
+            f"{session['session_date']} after their 15m bar had closed, so the strategies "
+            "decided those 15m bars without them (the ingest flushed late or the feed sent old "
+            "ticks; a restart's replay would see them in time); the session log in "
+            f"{Path(report['data_dir']) / 'runs' / session['session_date']} names each"
         )
     if report["runners_warming"]:
         notes.append(

@@ -61,6 +61,9 @@ CONFIG = StoreSpec(
     name="config.db",
     writer="the live session (start `pixity live`)",
     migrations=(_V1, _V2),
+    # A config.db of the release before session_status is still read (its runner_state is
+    # all the scanner and health need) until the next session migrates it.
+    oldest_readable=1,
 )
 
 SESSION_STATUSES = ("RUNNING", "STOPPED", "ERROR")
@@ -210,7 +213,13 @@ class ConfigReader(SqliteReader):
         return None if rows[0][0] is None else parse_at(rows[0][0])
 
     def session_status(self) -> SessionStatus | None:
-        """Return the latest session day's status, or None if no session has written one."""
+        """Return the latest session day's status, or None if no session has written one.
+
+        None too for a store of schema version 1, which has no session_status yet.
+        """
+        (version,) = self._fetch("read schema version", "PRAGMA user_version")[0]
+        if int(version) < 2:
+            return None
         sql = (
             "SELECT session_date, run_id, status, stop_reason, bars_1m, bars_15m, late_bars, "
             "signals, strategy_errors, updated_at FROM session_status "

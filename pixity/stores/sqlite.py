@@ -68,11 +68,19 @@ class StoreSpec:
     name: str
     writer: str
     migrations: tuple[Migration, ...]
+    # The oldest version readers still take (what a newer version added, they find missing);
+    # None: only the current one. Writers always migrate to the current version.
+    oldest_readable: int | None = None
 
     @property
     def version(self) -> int:
         """Return the schema version this code writes and reads."""
         return len(self.migrations)
+
+    @property
+    def min_read_version(self) -> int:
+        """Return the oldest schema version a reader opens."""
+        return self.version if self.oldest_readable is None else self.oldest_readable
 
 
 def where_clause(conditions: Sequence[str]) -> str:
@@ -235,7 +243,7 @@ def connect_reader(path: Path, spec: StoreSpec, timeout_s: float) -> sqlite3.Con
         except BaseException:
             conn.close()
             raise
-    if found != spec.version:
+    if found < spec.min_read_version:
         conn.close()
         raise SchemaVersionError(
             f"{spec.name} at {path} has schema version {found}, older than the version "

@@ -52,6 +52,11 @@ def test_a_client_replacing_a_lost_one_gets_the_resend_before_the_snapshot() -> 
             second = await client(server)
             await sub(second, [SYMS[0], SYMS[1]], Mode.FULL)
             got = await frames(second, lambda g: any(f.kind is FrameKind.INITIAL_FEED for f in g))
+            resent = server.stats()["resent_ticks"]
+            # A later request of the same client (more keys) is not a new client: no resend.
+            await sub(second, [SYMS[2]], Mode.LTPC)
+            await frames(second, lambda g: any(SYMS[2] in {q.key for q in f.quotes} for f in g))
+            assert resent and server.stats()["resent_ticks"] == resent
             await second.close()
         return lost, got
 

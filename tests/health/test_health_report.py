@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -438,6 +439,29 @@ def test_the_sessions_status_and_late_bars_are_reported(tmp_path: Path) -> None:
     assert (session["bars_1m"], session["bars_15m"], session["signals"]) == (90, 12, 2)
     [note] = [n for n in report["notes"] if "late" in n or "after their 15m bar" in n]
     assert note.startswith("3 1m bar(s) reached the live session of 2025-06-02 after their")
-    # Every store's WAL is reported (the live session's and the ingest's), read with stat only.
-    assert set(report["store_wal_bytes"]) <= {"market", "signals", "config", "paper"}
-    assert all(isinstance(v, int) and v >= 0 for v in report["store_wal_bytes"].values())
+    assert str(tmp_path / "runs" / "2025-06-02") in note
+
+
+def test_each_stores_wal_size_is_reported_while_its_writer_has_it_open(tmp_path: Path) -> None:
+    paths = StorePaths(tmp_path)
+    write_all(paths)  # the writers have closed: their WALs were checkpointed away
+    with canned_ingest(HEALTHY_INGEST) as (port, _):
+        assert report_for(tmp_path, port)["store_wal_bytes"] == {}
+        with ConfigStore(paths.config) as store:  # a running session's writer
+            store.upsert_runner_state(runner(SYM))
+            sizes = report_for(tmp_path, port)["store_wal_bytes"]
+            # The first report's readers left empty WAL files of the other stores behind.
+            assert sizes == {"market": 0, "signals": 0, "config": sizes["config"], "paper": 0}
+            assert sizes["config"] > 0 and sizes["config"] == wal_sizes(paths)["config.db-wal"]
+
+
+def test_a_config_db_of_the_previous_release_is_still_reported(tmp_path: Path) -> None:
+    paths = StorePaths(tmp_path)
+    write_all(paths)
+    with sqlite3.connect(paths.config) as conn:  # as the release before session_status left it
+        conn.execute("DROP TABLE session_status")
+        conn.execute("PRAGMA user_version = 1")
+    with canned_ingest(HEALTHY_INGEST) as (port, _):
+        report = report_for(tmp_path, port)
+    assert "config_error" not in report and report["status"] == "ok"
+    assert report["runner_state_count"] == 2 and report["session"] is None

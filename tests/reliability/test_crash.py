@@ -125,11 +125,18 @@ def start_ingest(tmp: Path, url: str, data: Path, name: str, prefix: list[str]) 
     return Launched(args, tmp / f"{name}.log", env={"UPSTOX_ACCESS_TOKEN": TOKEN}, prefix=prefix)
 
 
+READY_WITHIN_S = 60.0  # an ingest that is not up by then fails the test
+
+
 def replay(
-    tmp: Path, data: Path, tape: Tape, *, lifetimes: list[float], prefix: list[str]
+    tmp: Path, data: Path, tape: Tape, *, lifetimes: list[tuple[float, bool]], prefix: list[str]
 ) -> tuple[list[Life], float]:
     """Replay ``tape`` into ``data``, killing one ingest after each of ``lifetimes``, then one
-    to the end; return the lives and the last one's start-up time."""
+    to the end; return the lives and the last one's start-up time.
+
+    A lifetime ``(s, False)`` counts from the launch (a kill during start-up, however slow the
+    machine); ``(s, True)`` from the moment /health is up (a kill while streaming).
+    """
     # What was in flight when an ingest died is sent again to its successor: the test is about
     # what the ingest itself loses, not the socket buffers a kill -9 throws away.
     exchange = Launched(
@@ -141,13 +148,18 @@ def replay(
     lives = []
     market = StorePaths(data).market
     try:
-        for i, lifetime in enumerate(lifetimes):
+        for i, (lifetime, from_ready) in enumerate(lifetimes):
             stamp = wal_stamp(market)
             ingest = start_ingest(tmp, url, data, f"ingest-{i}", prefix)
             ready = None
-            while (age := time.monotonic() - ingest.started) < lifetime:
+            while True:
+                age = time.monotonic() - ingest.started
                 if ready is None and ingest.saw("/health"):
                     ready = age
+                if from_ready and ready is None:
+                    assert age < READY_WITHIN_S, f"ingest-{i} not up within {READY_WITHIN_S} s"
+                elif age - (ready if from_ready else 0.0) >= lifetime:  # type: ignore[operator]
+                    break
                 time.sleep(0.01)
             ingest.kill_all()
             lives.append(
@@ -202,9 +214,12 @@ def test_kill_9_of_the_ingest_at_random_moments_loses_and_repeats_nothing(
     prefix, why_not = slow_disk_prefix(INGEST_SLOW_WRITE_US)
     rng = random.Random(5)
     # Every third dies within about its start-up (opening the store, rebuilding the day,
-    # replaying the journal); the others while streaming, each possibly inside a flush.
+    # replaying the journal); the others 0.3 to 1.6 s after /health is up, while streaming,
+    # each possibly inside a flush.
     lifetimes = [
-        round(rng.uniform(0.3, 1.0) if i % 3 == 2 else rng.uniform(1.3, 2.6), 3)
+        (round(rng.uniform(0.3, 1.0), 3), False)
+        if i % 3 == 2
+        else (round(rng.uniform(0.3, 1.6), 3), True)
         for i in range(INGEST_CRASHES)
     ]
     data = tmp_path / "crashed"
@@ -408,6 +423,8 @@ def test_kill_9_of_the_live_session_repeats_nothing_and_keeps_the_account(
     reference.stop()
     took = time.monotonic() - started
 
+    if why_not is None:  # on the slowed disk, a kill lands while the session is still working
+        assert not all(k["finished_processing"] for k in kills), "every kill came after the work"
     want, got = account(calm), account(data)
     assert want.killed is variant.daily_loss_kill
     assert_same_account(want, got, seen)

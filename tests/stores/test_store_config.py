@@ -78,3 +78,31 @@ def test_runner_states_by_strategy(store: ConfigStore, reader: ConfigReader) -> 
     assert [s.state for s in reader.runner_states()] == [states[2], states[0], states[1]]
     assert [s.state for s in reader.runner_states(STRATEGY)] == [states[0], states[1]]
     assert reader.runner_states("none") == []
+
+
+def write_v1_config(path: Path) -> None:
+    """Write config.db as the release before session_status did (schema version 1)."""
+    from pixity.stores.config import CONFIG
+    from pixity.stores.sqlite import SqliteWriter, StoreSpec
+
+    v1 = StoreSpec(name=CONFIG.name, writer=CONFIG.writer, migrations=CONFIG.migrations[:1])
+    with SqliteWriter(path, v1, busy_timeout_s=1) as old, old.transaction("old state") as conn:
+        conn.execute(
+            "INSERT INTO runner_state (symbol, strategy_id, timeframe, current_bias, "
+            "signal_state, last_bar_ts, status, last_error) VALUES (?, ?, '15m', 'BUY', "
+            "'IDLE', NULL, 'RUNNING', NULL)",
+            (SYM, STRATEGY),
+        )
+
+
+def test_a_version_1_store_is_read_until_the_session_migrates_it(path: Path) -> None:
+    write_v1_config(path)
+    with ConfigReader(path) as reader:  # what health and the scanner open
+        [row] = reader.runner_states()
+        assert (row.state.symbol, row.state.status) == (SYM, RunnerStatus.RUNNING)
+        assert reader.session_status() is None  # the table does not exist yet
+    with ConfigStore(path) as store:  # the live session's next start migrates it
+        assert store.connection.execute("PRAGMA user_version").fetchone() == (2,)
+    with ConfigReader(path) as reader:
+        assert [r.state.symbol for r in reader.runner_states()] == [SYM]  # rows kept
+        assert reader.session_status() is None
