@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
@@ -28,8 +28,8 @@ from typing import Any
 
 import psutil
 from disk_support import strace_problem
-from fuzz_support import SOAK  # also puts tests/e2e (procs) on sys.path
 from procs import Proc
+from suite import SOAK
 
 from pixity.feeds.journal import read_journal, valid_length
 from pixity.stores.market import MarketReader
@@ -130,17 +130,6 @@ def _running(proc: psutil.Process) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` every 20 ms; return its first truthy value, fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def copy_data(src: Path, dst: Path) -> Path:

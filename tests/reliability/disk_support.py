@@ -17,12 +17,10 @@ import errno
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 from procs import Proc, get_json, poll  # the e2e tests' process runner, shared
 
 __all__ = ["Proc", "get_json", "poll"]

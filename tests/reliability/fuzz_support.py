@@ -11,14 +11,14 @@ carrying bad values, so the validator behind the decoder is reached too.
 from __future__ import annotations
 
 import math
-import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from procs import Proc  # the e2e tests' process runner, shared
+from suite import SOAK  # noqa: F401  (imported from here by the older tests)
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 from websockets.sync.client import connect
 
@@ -37,10 +37,6 @@ from pixity.ingest.config import IngestConfig
 from pixity.ingest.pipeline import Mode as PipeMode
 from pixity.markettime import from_epoch_ms, ist, to_epoch_ms
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-from procs import Proc  # the e2e tests' process runner, shared
-
-SOAK = os.environ.get("PIXITY_SOAK") == "1"
 FULL_KEYS = ("NSE_EQ|INE155A01022", "NSE_EQ|INE118H01025")
 LTPC_KEYS = ("NSE_EQ|INE002A01018", "NSE_EQ|INE467B01029")
 KEYS = FULL_KEYS + LTPC_KEYS

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from procs import Proc, get_json, poll  # the e2e tests' process runner, shared
 
 from pixity.bars import bars_from_ticks
 from pixity.domain import Gap
@@ -33,9 +34,6 @@ from pixity.markettime import from_epoch_ms, to_epoch_ms
 from pixity.sample import SampleMarket
 from pixity.stores.market import MarketReader, StoredGap
 from pixity.stores.paths import StorePaths
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-from procs import Proc, get_json, poll  # the e2e tests' process runner, shared
 
 __all__ = ["Proc", "get_json", "poll"]
 
@@ -136,12 +134,6 @@ def stop_all(*procs: Proc) -> None:
             proc.stop(timeout=10)
         except AssertionError:
             pass
-
-
-def record(tmp: Path, name: str, figures: dict[str, Any]) -> None:
-    """Print the figures (RELIABILITY.md takes them from a PIXITY_SOAK=1 run) and keep a copy."""
-    print(f"\n{name}: {json.dumps(figures, sort_keys=True)}")
-    (tmp / f"{name}.json").write_text(json.dumps(figures, sort_keys=True))
 
 
 # ---------------------------------------------------------------- leaks

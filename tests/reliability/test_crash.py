@@ -25,7 +25,6 @@ land inside SQLite commits as well as between them; each test says how many did.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -51,10 +50,10 @@ from crash_support import (
     query,
     slow_disk_prefix,
     uncommitted_wal_frames,
-    wait_until,
     wal_stamp,
 )
-from procs import get_json
+from procs import get_json, poll
+from suite import record
 
 from pixity.bars import bars_from_ticks
 from pixity.domain import Bar, Tick
@@ -176,7 +175,12 @@ def replay(
         last = start_ingest(tmp, url, data, "ingest-last", prefix)
         health = last.wait_for(HEALTH, timeout=120).group(1)
         ready_s = time.monotonic() - last.started
-        wait_until(lambda: clock_at(health, END + timedelta(seconds=30)), 180, "the tape's end")
+        poll(
+            lambda: clock_at(health, END + timedelta(seconds=30)),
+            180,
+            interval=0.02,
+            what="the tape's end",
+        )
         assert last.stop() == 0, "".join(last.lines[-30:])
     finally:
         exchange.stop()
@@ -200,12 +204,6 @@ def by_key(ticks: list[Tick]) -> dict[str, list[tuple[Any, ...]]]:
     for t in ticks:
         out.setdefault(t.symbol, []).append((t.ts, t.price, t.last_qty, t.cum_volume, t.volume))
     return out
-
-
-def record(tmp: Path, name: str, figures: dict[str, Any]) -> None:
-    """Print the figures (RELIABILITY.md takes them from a PIXITY_SOAK=1 run) and keep a copy."""
-    print(f"\n{name}: {json.dumps(figures, sort_keys=True)}")
-    (tmp / f"{name}.json").write_text(json.dumps(figures, sort_keys=True))
 
 
 def test_kill_9_of_the_ingest_at_random_moments_loses_and_repeats_nothing(
@@ -350,7 +348,7 @@ def crash_once(
     condition, ready = kill_condition(i, variant, data, fills)
     stopped = log_count(data, STOPPED)
     run = Launched(live_args(data, variant, f"crashed-{i}"), tmp / f"live-{i}.log", prefix=prefix)
-    wait_until(ready, 180, condition)
+    poll(ready, 180, interval=0.02, what=condition)
     ready_s = time.monotonic() - run.started
     time.sleep(delay)
     moment = time.monotonic() - run.started
@@ -415,7 +413,7 @@ def test_kill_9_of_the_live_session_repeats_nothing_and_keeps_the_account(
         seen.append(state)
     restarts = log_count(data, STARTED)
     final = Launched(live_args(data, variant, "final"), tmp_path / "live-final.log")
-    wait_until(lambda: log_count(data, STARTED) > restarts, 180, "the final restart")
+    poll(lambda: log_count(data, STARTED) > restarts, 180, interval=0.02, what="the final restart")
     final_ready_s = time.monotonic() - final.started
     assert final.popen.wait(timeout=240) == 0, "".join(final.lines[-40:])
     final.stop()

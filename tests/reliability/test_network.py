@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fuzz_support import SOAK
 from network_support import (
     KEYS,
     TOKEN,
@@ -38,7 +37,6 @@ from network_support import (
     ingest_journal,
     pauses,
     poll,
-    record,
     silences,
     stop_all,
     stored_gaps,
@@ -47,6 +45,7 @@ from network_support import (
     usage,
     wait_health,
 )
+from suite import SOAK, record
 
 from pixity.cli import build_parser
 from pixity.feeds.secret import Secret
