@@ -17,14 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from types import FrameType
 
 from pixity.errors import ConfigError, StoreMissingError
-from pixity.markettime import to_ist
 from pixity.stores.market import MarketReader
 from pixity.stores.paths import StorePaths
 
@@ -59,21 +58,52 @@ def check_parameters(notebook: Path, parameters: Mapping[str, object]) -> None:
         )
 
 
-def session_day(data_dir: Path, now: datetime) -> date:
-    """Return the day the session will trade: the ingest's day if it runs, else today (IST)."""
-    try:
-        with MarketReader(StorePaths(data_dir).market) as reader:
-            state = reader.ingest_state()
-    except StoreMissingError:
-        state = None
-    return state.session_date if state is not None else to_ist(now).date()
+# How long ``pixity live`` waits for the ingest's first commit, which names the session day
+# (the session itself would wait as long for the live buffer: LiveEngine.wait_for_feed_s).
+WAIT_FOR_INGEST_S = 600.0
+
+
+def session_day(
+    data_dir: Path,
+    *,
+    wait_s: float = WAIT_FOR_INGEST_S,
+    poll_s: float = 0.5,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> date:
+    """Return the day the session will trade: the ingest's, once it has committed.
+
+    The run's folder is named by it, and the scanner reads the session's limits there; a
+    replay or a demo trades a past day, so the machine's date is not a stand-in. Waits (bounded
+    by ``wait_s``, saying so once) for an ingest that has not committed yet.
+    """
+    market = StorePaths(data_dir).market
+    deadline = monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            with MarketReader(market) as reader:
+                state = reader.ingest_state()
+        except StoreMissingError:
+            state = None
+        if state is not None:
+            return state.session_date
+        if monotonic() >= deadline:
+            raise StoreMissingError(
+                f"no live buffer with data at {market} after {wait_s:.0f} s: start "
+                "`pixity ingest` first (with the same --data-dir)"
+            )
+        if not told:
+            print(f"waiting for the ingest's first commit to {market} ...", flush=True)
+            told = True
+        sleep(poll_s)
 
 
 def plan(
     parameters: dict[str, object], *, data_dir: Path, run_id: str, notebook: Path = NOTEBOOK
 ) -> LaunchPlan:
     """Return the launch plan of one session run."""
-    folder = StorePaths(data_dir).runs / session_day(data_dir, datetime.now(UTC)).isoformat()
+    folder = StorePaths(data_dir).runs / session_day(data_dir).isoformat()
     log_file = folder / "live_session.log"
     stop_file = folder / f".stop-{run_id}"
     full = {
