@@ -59,11 +59,15 @@ class Book:
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}
         self._positions: dict[Key, Position] = {}
-        self._sorted: list[Position] | None = None  # positions() until the next fill
+        self._sorted: list[Position] | None = None  # positions(), by key
+        self._slot: dict[Key, int] = {}  # where each key's position is in _sorted
         self._realised: float | None = None  # realised() until the next fill
         self._marks: dict[str, float] = {}
+        self._held: dict[str, int] = {}  # symbol -> how many of its positions are open
+        self._unrealised: float | None = None  # unrealised() until a fill or a held mark moves
         self._fill_ids: set[str] = set()
         self._costs = Decimal(0)  # charges are whole paise, so a Decimal sum is exact
+        self._costs_float = 0.0  # float(_costs), asked for on every equity point
         self._carried_unrealised: float | None = None
 
     # ------------------------------------------------------------ orders
@@ -91,6 +95,10 @@ class Book:
         """Return the open orders, oldest first, of one symbol or all."""
         return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
 
+    def order(self, order_id: str) -> Order:
+        """Return the order with this id as booked now."""
+        return self._orders[order_id]
+
     def orders(self) -> list[Order]:
         """Return every order of the session, oldest first."""
         return list(self._orders.values())
@@ -107,24 +115,38 @@ class Book:
         if fill.fill_id in self._fill_ids:
             raise DataIntegrityError(f"fill {fill.fill_id} is already in the book")
         key = (order.strategy_id, order.symbol)
-        position = apply_fill(self._positions.get(key), order.strategy_id, fill)
+        before = self._positions.get(key)
+        position = apply_fill(before, order.strategy_id, fill)
         self._positions[key] = position
-        self._sorted = self._realised = None
+        self._realised = self._unrealised = None
+        if self._sorted is not None and key in self._slot:
+            self._sorted[self._slot[key]] = position  # the order of the keys is unchanged
+        else:
+            self._sorted = None
+        was, now = bool(before and before.quantity), bool(position.quantity)
+        symbol = position.symbol
+        if now and not was:
+            self._held[symbol] = self._held.get(symbol, 0) + 1
+        elif was and not now:
+            self._held[symbol] -= 1
+            if not self._held[symbol]:
+                del self._held[symbol]
         self._fill_ids.add(fill.fill_id)
         self._costs += Decimal(repr(fill.costs))
+        self._costs_float = float(self._costs)
         self.close(dataclasses.replace(order, status=OrderStatus.FILLED))
         return position
 
     def positions(self) -> list[Position]:
         """Return the positions of the session (flat ones included), by strategy and symbol."""
         # Asked for on every price (marks, the loss limit); it changes only on a fill.
-        if self._sorted is None:
-            self._sorted = [self._positions[key] for key in sorted(self._positions)]
-        return list(self._sorted)
+        return list(self._sorted_positions())
 
     def _sorted_positions(self) -> list[Position]:
-        self.positions()
-        assert self._sorted is not None
+        if self._sorted is None:
+            keys = sorted(self._positions)
+            self._slot = {key: i for i, key in enumerate(keys)}
+            self._sorted = [self._positions[key] for key in keys]
         return self._sorted
 
     def projected(self, key: Key) -> int:
@@ -138,15 +160,26 @@ class Book:
 
     def projected_all(self) -> dict[Key, int]:
         """Return every (strategy, symbol) that will hold a position once open orders fill."""
-        keys = set(self._positions) | {(o.strategy_id, o.symbol) for o in self._open.values()}
-        held = {key: self.projected(key) for key in sorted(keys)}
-        return {key: quantity for key, quantity in held.items() if quantity}
+        # What projected() gives for every key, in one pass over the open orders (asked for on
+        # every entry, to size it): a flat position with no open order projects nothing.
+        held = {key: p.quantity for key, p in self._positions.items() if p.quantity}
+        for order in self._open.values():
+            key = (order.strategy_id, order.symbol)
+            held[key] = held.get(key, 0) + signed_quantity(order.side, order.quantity)
+        return {key: held[key] for key in sorted(held) if held[key]}
 
     # ------------------------------------------------------------ prices and P&L
 
     def mark(self, symbol: str, price: float) -> None:
         """Remember the last price of ``symbol``."""
+        if symbol in self._held and self._marks.get(symbol) != price:
+            self._unrealised = None
         self._marks[symbol] = price
+
+    @property
+    def open_count(self) -> int:
+        """Return the number of orders waiting for a price."""
+        return len(self._open)
 
     def last_price(self, symbol: str) -> float | None:
         """Return the last price seen for ``symbol``, or None."""
@@ -170,7 +203,7 @@ class Book:
     def realised(self) -> float:
         """Return the session's realised P&L, before costs."""
         if self._realised is None:
-            self._realised = round(sum(p.realised_pnl for p in self.positions()), 2)
+            self._realised = round(sum(p.realised_pnl for p in self._sorted_positions()), 2)
         return self._realised
 
     def unrealised(self) -> float:
@@ -179,6 +212,13 @@ class Book:
         Right after a restore, until every open position has been priced again, return the
         unrealised P&L that was stored, rather than marking unpriced positions at cost.
         """
+        # Asked for on every price (the loss limit); it changes only on a fill or a new mark
+        # of a held symbol.
+        if self._unrealised is None:
+            self._unrealised = self._compute_unrealised()
+        return self._unrealised
+
+    def _compute_unrealised(self) -> float:
         open_positions = [p for p in self._sorted_positions() if p.quantity]
         unpriced = any(p.symbol not in self._marks for p in open_positions)
         if unpriced and self._carried_unrealised is not None:
@@ -191,7 +231,7 @@ class Book:
 
     def costs(self) -> float:
         """Return the session's charges so far, in rupees."""
-        return float(self._costs)
+        return self._costs_float
 
     def total(self) -> float:
         """Return realised + unrealised P&L net of costs."""
@@ -224,3 +264,4 @@ class Book:
     def carry_unrealised(self, value: float) -> None:
         """Keep a stored unrealised P&L until every open position is priced again."""
         self._carried_unrealised = value
+        self._unrealised = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -111,6 +111,11 @@ class PaperBroker:
     def open_orders(self) -> list[Order]:
         """Return the orders waiting for a price, oldest first."""
         return self._book.open_orders()
+
+    @property
+    def activity(self) -> tuple[int, int]:
+        """Return (fills so far, orders waiting for a price): what changes when the book does."""
+        return self._book.fill_count, self._book.open_count
 
     def equity_point(self) -> tuple[float, float, float]:
         """Return (realised, unrealised, costs) now, for an equity curve."""
@@ -291,6 +296,23 @@ class PaperBroker:
             if self._book.total() <= -self._config.max_daily_loss:
                 self._kill(ts)
 
+    def take_marks(self, marks: Mapping[str, float], latest: datetime | None) -> None:
+        """Take prices that ``on_price`` would only have marked, in one go.
+
+        For a caller that has shown those prices could fill nothing and kill nothing (the
+        backtest's fast path: symbols with no open order, while the loss limit is out of
+        reach): each symbol's last price becomes ``marks[symbol]``, and ``latest`` the latest
+        price time seen, as ``on_price`` of each of them would have left them.
+        """
+        self._started = True
+        book = self._book
+        for symbol, price in marks.items():
+            book.mark(symbol, price)
+        if latest is not None:
+            latest = market_time(latest, "price time")
+            if self._price_at is None or latest > self._price_at:
+                self._price_at = latest
+
     def _fill(self, order: Order, price: float, ts: datetime) -> None:
         executed = fill_price(order.side, price, self._config.slippage_bps)
         fill = Fill(
@@ -304,7 +326,7 @@ class PaperBroker:
             costs=charges(self._config.rates, order.side, order.quantity, executed),
         )
         position = self._book.apply(order, fill)
-        filled = dataclasses.replace(order, status=OrderStatus.FILLED)
+        filled = self._book.order(order.order_id)  # now FILLED
         if not self._ledger.save_fill(fill):
             logger.warning("fill %s was already stored; keeping the stored row", fill.fill_id)
         self._ledger.update_order(filled)

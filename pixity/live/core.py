@@ -88,11 +88,26 @@ def warm(runners: Sequence[Runner], bars_1m: Iterable[Bar], minutes: int) -> int
 
 def warm_resampled(runners: Sequence[Runner], bars: Sequence[Bar]) -> int:
     """Feed the runners history bars already of their length, in time order; return how many."""
-    for bar in sorted(bars, key=lambda b: (b.ts, b.symbol)):
-        for runner in runners:
-            if runner.symbol == bar.symbol:
-                runner.warm(bar)
-    return len(bars)
+    return warm_in_order(runners, sorted(bars, key=lambda b: (b.ts, b.symbol)))
+
+
+def warm_in_order(runners: Sequence[Runner], bars: Iterable[Bar]) -> int:
+    """Feed the runners history bars of their length already sorted by (time, symbol)."""
+    of = runners_by_symbol(runners)
+    fed = 0
+    for bar in bars:
+        fed += 1
+        for runner in of.get(bar.symbol, ()):
+            runner.warm(bar)
+    return fed
+
+
+def runners_by_symbol(runners: Sequence[Runner]) -> dict[str, list[Runner]]:
+    """Return each symbol's runners, in the order given."""
+    of: dict[str, list[Runner]] = {}
+    for runner in runners:
+        of.setdefault(runner.symbol, []).append(runner)
+    return of
 
 
 class SessionCore:
@@ -121,9 +136,11 @@ class SessionCore:
         self._on_state = on_state
         self.counts = EngineCounts()
         self.feed_clock = ManualClock(session_open(day) - timedelta(minutes=15))
+        self._runners_of = runners_by_symbol(self.runners)
+        self._closes_at: dict[tuple[datetime, int], datetime] = {}  # bar -> its close, 25 a day
         self._resampler = BarResampler(
             minutes=config.timeframe_minutes,
-            on_bar=self._on_bar_15m,
+            on_bar=self.on_bar_15m,
             clock=self.feed_clock,
             grace=CLOSE_GRACE,
         )
@@ -162,12 +179,13 @@ class SessionCore:
             self.broker.on_price(bar.symbol, bar.close, seen)
             self._fed[bar.symbol] = (seen, bar.close)
 
-    def _on_bar_15m(self, bar: Bar) -> None:
+    def on_bar_15m(self, bar: Bar) -> None:
+        """Act on a closed bar of the session's length: strategies, signals, the equity curve."""
         self.counts.bars_15m += 1
-        closes_at = bar_end(bar.ts, bar.minutes)
-        for runner in self.runners:
-            if runner.symbol != bar.symbol:
-                continue
+        closes_at = self._closes_at.get((bar.ts, bar.minutes))
+        if closes_at is None:
+            closes_at = self._closes_at[bar.ts, bar.minutes] = bar_end(bar.ts, bar.minutes)
+        for runner in self._runners_of.get(bar.symbol, ()):
             outcome = runner.on_bar(bar)
             if outcome.failed:
                 self.counts.strategy_errors += 1

@@ -1,4 +1,4 @@
-"""The history lake: 1m bars and ticks as Parquet by date and symbol, read with DuckDB.
+"""The history lake: 1m bars and ticks as Parquet by date and symbol, read with pyarrow and DuckDB.
 
 Layout under ``<data_dir>/history/``::
 
@@ -14,12 +14,15 @@ by the next write into their directory. Like every store the lake has one writer
 (ingest's rollover or an importer); any number of processes may read.
 
 A read loads the files of the dates and symbols asked for, each through one open handle
-(see ``_load``: this is what keeps a reader from seeing half of a rewrite), then filters and
-sorts them with an in-memory DuckDB connection. No DuckDB file is ever opened.
+(see ``_read_file``: this is what keeps a reader from seeing half of a rewrite), then filters
+and sorts them: bars with pyarrow, ticks with an in-memory DuckDB connection. No DuckDB file is
+ever opened. ``read_day_bars`` gives one day's bars as NumPy columns (``pixity.barcolumns``),
+for the backtest, without making a frame at all.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -31,10 +34,13 @@ from pathlib import Path
 from typing import cast
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pixity.barcolumns import DayBars, day_bars
 from pixity.domain import Bar, Tick, check_symbol
 from pixity.errors import InvalidValueError, StoreError
 from pixity.frames import (
@@ -64,6 +70,7 @@ __all__ = [
     "frame_from_bars",
     "frame_from_ticks",
     "read_bars",
+    "read_day_bars",
     "read_ticks",
     "ticks_from_frame",
     "write_bars",
@@ -122,6 +129,12 @@ def file_path(data_dir: str | os.PathLike[str], dataset: str, day: date, symbol:
 
 
 def _file_name(symbol: str) -> str:
+    # Cached: a backtest asks for every symbol's file of every day.
+    return _quoted_name(symbol) if isinstance(symbol, str) else _quoted_name.__wrapped__(symbol)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted_name(symbol: str) -> str:
     return urllib.parse.quote(check_symbol(symbol), safe="") + ".parquet"
 
 
@@ -300,13 +313,93 @@ def read_bars(
     files = _select_files(data_dir, BARS, symbols, low, high)
     if not files:
         return empty_bars_frame()
-    sql = (
-        f"SELECT {', '.join(BAR_COLUMNS)} FROM lake "
-        "WHERE ($low IS NULL OR bar_ts >= $low) AND ($high IS NULL OR bar_ts < $high) "
-        "ORDER BY symbol, bar_ts"
-    )
-    table = _load(files, _BAR_SCHEMA)
-    return conform_bars_frame(_query(table, sql, {"low": low, "high": high}))
+    table = pa.concat_tables([_read_file(path, _BAR_SCHEMA) for _day, path in files])
+    ts = table.column("bar_ts")
+    keep = None
+    for bound, op in ((low, pc.greater_equal), (high, pc.less)):
+        if bound is not None:
+            test = op(ts, pa.scalar(bound, type=ts.type))
+            keep = test if keep is None else pc.and_(keep, test)
+    if keep is not None:
+        table = table.filter(keep)
+    table = table.sort_by([("symbol", "ascending"), ("bar_ts", "ascending")])
+    return conform_bars_frame(table.to_pandas())
+
+
+def read_day_bars(
+    data_dir: str | os.PathLike[str], symbols: Sequence[str], day: date
+) -> DayBars | None:
+    """Return ``day``'s 1m bars of ``symbols`` as columns, or None where they need ``read_bars``.
+
+    The same bars as ``read_bars(data_dir, symbols, day, day)``, read straight into NumPy from
+    the day's folder (``write_bars`` keeps each day's bars in its own). None when a file holds
+    something the columns do not (rows of another symbol or day, missing values, bars off the
+    session's minutes or out of order, values a ``Bar`` refuses): the caller then reads them
+    with ``read_bars``, which keeps or refuses them as it always did. A day with no file for
+    any of ``symbols`` gives empty columns.
+    """
+    if isinstance(symbols, str):
+        raise InvalidValueError("symbols must be a sequence of instrument keys, not one string")
+    folder = dataset_root(data_dir, BARS) / f"date={day.isoformat()}"
+    names, tables = [], []
+    for symbol in sorted(set(symbols)):
+        path = folder / _file_name(symbol)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"could not read lake file {path}: {exc}") from exc
+        table = _day_file(data, path, symbol)
+        if table is None:
+            return None
+        if table.num_rows:
+            names.append(symbol)
+            tables.append(table)
+    if not tables:
+        return day_bars(day, [], [], *_no_columns())
+    table = pa.concat_tables(tables)
+    if any(column.null_count for column in table.columns):
+        return None
+    counts = [t.num_rows for t in tables]
+    ts = table.column("bar_ts").cast(pa.int64()).to_numpy()
+    o, h, lo, c, v, n = (table.column(name).to_numpy() for name in BAR_COLUMNS[2:])
+    return day_bars(day, names, counts, ts, (o, h, lo, c), v, n)
+
+
+_DAY_SCHEMA = pa.schema([f for f in _BAR_SCHEMA if f.name != "symbol"])
+
+
+def _day_file(data: bytes, path: Path, symbol: str) -> pa.Table | None:
+    """Return one file's columns but the symbol, or None if it holds rows of another symbol.
+
+    The symbol column is read dictionary-encoded: a file of one symbol has a one-entry
+    dictionary, checked without making a string per row.
+    """
+    try:
+        reader = pq.ParquetReader()
+        reader.open(pa.BufferReader(data), pre_buffer=False, read_dictionary=["symbol"])
+        table = reader.read_all(use_threads=False)
+        labels = table.column("symbol")
+        table = table.select(_DAY_SCHEMA.names)
+        if not table.schema.equals(_DAY_SCHEMA):
+            table = table.cast(_DAY_SCHEMA)
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        raise StoreError(f"could not read lake file {path}: {exc}") from exc
+    if labels.null_count or not pa.types.is_dictionary(labels.type):
+        return None
+    for chunk in labels.chunks:
+        if len(chunk) and chunk.dictionary.to_pylist() != [symbol]:
+            return None
+    return table
+
+
+def _no_columns() -> tuple[
+    np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray
+]:
+    floats = np.zeros(0, dtype=np.float64)
+    ints = np.zeros(0, dtype=np.int64)
+    return ints, (floats, floats, floats, floats), ints, ints
 
 
 def read_ticks(
@@ -380,14 +473,27 @@ def _load(files: list[tuple[date, Path]], schema: pa.Schema) -> pa.Table:
     """
     tables = []
     for day, path in files:
-        try:
-            data = path.read_bytes()
-            table = pq.read_table(pa.BufferReader(data)).select(schema.names).cast(schema)
-        except (OSError, pa.ArrowException, KeyError) as exc:
-            raise StoreError(f"could not read lake file {path}: {exc}") from exc
+        table = _read_file(path, schema)
         days = pa.array([day] * table.num_rows, type=pa.date32())
         tables.append(table.append_column("day", days))
     return pa.concat_tables(tables)
+
+
+def _read_file(path: Path, schema: pa.Schema) -> pa.Table:
+    """Read one lake file through a single open handle (see ``_load``), cast to ``schema``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"could not read lake file {path}: {exc}") from exc
+    try:
+        # The low-level reader: pq.read_table goes through the dataset layer, ten times slower
+        # on files of a few hundred rows.
+        reader = pq.ParquetReader()
+        reader.open(pa.BufferReader(data), pre_buffer=False)
+        table = reader.read_all(use_threads=False).select(schema.names)
+        return table if table.schema.equals(schema) else table.cast(schema)
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        raise StoreError(f"could not read lake file {path}: {exc}") from exc
 
 
 def _query(table: pa.Table, sql: str, params: Mapping[str, object]) -> pd.DataFrame:

@@ -400,3 +400,41 @@ def test_a_broken_file_is_a_store_error(tmp_path: Path) -> None:
 def test_unknown_dataset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidValueError, match="unknown lake dataset"):
         lake.available_dates(tmp_path, "bars_5m")
+
+
+# ---------------------------------------------------------------- a day as columns
+
+
+def test_a_day_as_columns_holds_what_read_bars_gives(tmp_path: Path, two_days: list[Bar]) -> None:
+    lake.write_bars(tmp_path, two_days)
+    for day in (DAY1, DAY2):
+        for symbols in ([A, B], [B], [B, A, "NSE_EQ|INE000000000"]):
+            columns = lake.read_day_bars(tmp_path, symbols, day)
+            assert columns is not None and columns.day == day
+            frame = lake.read_bars(tmp_path, symbols, day, day)
+            assert columns.to_bars() == lake.bars_from_frame(frame)
+    empty = lake.read_day_bars(tmp_path, [A], date(2024, 1, 4))
+    assert empty is not None and empty.rows == 0 and empty.symbols == ()
+    with pytest.raises(InvalidValueError, match="not one string"):
+        lake.read_day_bars(tmp_path, A, DAY1)
+
+
+def test_a_file_the_columns_cannot_take_gives_none(tmp_path: Path) -> None:
+    path = lake.file_path(tmp_path, lake.BARS, DAY1, A)
+    lake.write_bars(tmp_path, [bar(0), bar(1)])
+    table = pq.read_table(path)
+    ts_type = table.schema.field("bar_ts").type
+    two_days = pa.array([ist(2024, 1, 2, 9, 15), ist(2024, 1, 3, 9, 15)], type=ts_type)
+    cases = {
+        "another symbol's rows": table.set_column(0, "symbol", pa.array([A, B])),
+        "rows out of order": table.take(pa.array([1, 0])),
+        "a missing value": table.set_column(5, "close", pa.array([100.5, None])),
+        "another day's row": table.set_column(1, "bar_ts", two_days),
+    }
+    for why, odd in cases.items():
+        pq.write_table(odd, path)
+        assert lake.read_day_bars(tmp_path, [A], DAY1) is None, why
+        assert len(lake.read_bars(tmp_path, [A])) == 2  # the general read still takes it
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(StoreError, match="could not read lake file"):
+        lake.read_day_bars(tmp_path, [A], DAY1)
