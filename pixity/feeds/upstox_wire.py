@@ -410,7 +410,7 @@ class FullParts:
 class _Slots:
     """A reusable one-entry ``FeedResponse`` and views of the parts that change per quote."""
 
-    __slots__ = ("d1", "depth", "i1", "levels", "ltpc", "market", "message")
+    __slots__ = ("d1", "depth", "i1", "levels", "ltpc", "market", "message", "serialize")
 
     def __init__(self, key: str, full: bool) -> None:
         self.message = pb.FeedResponse()
@@ -422,6 +422,7 @@ class _Slots:
         self.depth: Depth | None = None
         self.i1 = self.market.marketOHLC.ohlc.add(interval="I1") if full else None
         self.d1 = self.market.marketOHLC.ohlc.add(interval="1d") if full else None
+        self.serialize = self.message.SerializeToString
 
 
 class EntryEncoder:
@@ -436,7 +437,8 @@ class EntryEncoder:
     """
 
     def __init__(self) -> None:
-        self._slots: dict[tuple[str, bool], _Slots] = {}
+        self._ltpc_slots: dict[str, _Slots] = {}
+        self._full_slots: dict[str, _Slots] = {}
 
     def entry(self, quote: Quote, mode: Mode) -> bytes:
         """Return ``quote`` as the bytes of one ``feeds`` map entry in ``mode``."""
@@ -460,20 +462,43 @@ class EntryEncoder:
 
     def entry_parts(self, key: str, ltpc: LtpcParts, full: FullParts | None) -> bytes:
         """Return one ``feeds`` entry from plain parts: ltpc mode, or full mode with ``full``."""
-        slots = self._slots.get((key, full is not None))
+        if full is not None:
+            return self.entry_full(key, ltpc, full.vtt, full.atp, full.depth, full.i1, full.d1)
+        slots = self._ltpc_slots.get(key)
         if slots is None:
-            slots = self._slots[(key, full is not None)] = _Slots(key, full is not None)
+            slots = self._ltpc_slots[key] = _Slots(key, False)
         out = slots.ltpc
         out.ltp, out.ltt, out.ltq, out.cp = ltpc
-        if full is not None:
-            market = slots.market
-            market.vtt = full.vtt
-            market.atp = full.atp
-            if full.depth is not slots.depth and full.depth != slots.depth:
-                _set_depth(slots, full.depth)
-            _set_candle(slots.i1, full.i1)
-            _set_candle(slots.d1, full.d1)
-        return bytes(slots.message.SerializeToString())
+        return bytes(slots.serialize())
+
+    # Per tick on the local exchange's send path: ``entry_parts`` in full mode without a
+    # ``FullParts`` object (whose frozen ``__init__`` cost as much as filling the message).
+    def entry_full(
+        self,
+        key: str,
+        ltpc: LtpcParts,
+        vtt: int,
+        atp: float,
+        depth: Depth,
+        i1: CandleParts,
+        d1: CandleParts,
+    ) -> bytes:
+        """Return one full-mode ``feeds`` entry from plain parts (as ``entry_parts`` does)."""
+        slots = self._full_slots.get(key)
+        if slots is None:
+            slots = self._full_slots[key] = _Slots(key, True)
+        out = slots.ltpc
+        out.ltp, out.ltt, out.ltq, out.cp = ltpc
+        market = slots.market
+        market.vtt = vtt
+        market.atp = atp
+        if depth is not slots.depth and depth != slots.depth:
+            _set_depth(slots, depth)
+        candle = slots.i1
+        candle.open, candle.high, candle.low, candle.close, candle.vol, candle.ts = i1  # type: ignore[union-attr]
+        candle = slots.d1
+        candle.open, candle.high, candle.low, candle.close, candle.vol, candle.ts = d1  # type: ignore[union-attr]
+        return bytes(slots.serialize())
 
 
 def _set_depth(slots: _Slots, depth: Depth) -> None:

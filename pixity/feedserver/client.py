@@ -22,6 +22,9 @@ from pixity.feedserver.market import Batch
 log = logging.getLogger(__name__)
 
 _SEND_CHUNK = 256  # frames sent under one timeout
+# How much exchange time one window of frames spans (see ``Client.tick_frames``): packing
+# more instruments into each frame cuts the per-frame cost on both ends of the wire.
+FRAME_SPAN_MS = 500
 
 
 class Client:
@@ -55,27 +58,43 @@ class Client:
     def tick_frames(self, batch: Batch) -> list[TickFrame]:
         """Split the client's share of ``batch`` into frames holding each key at most once.
 
-        A frame is closed when a key it already holds comes again, so frames stay in time
-        order; each frame's ``currentTs`` is its newest tick's time.
+        Ticks are packed into frames the way a broker's frame carries many instruments: a
+        tick goes into the first frame after the one holding its key's previous tick, among
+        the frames of the current window of at most ``FRAME_SPAN_MS`` of exchange time. So
+        each key's ticks arrive in order, windows arrive in time order, and within a window
+        one key's tick may come a frame after another key's later one, never more than
+        ``FRAME_SPAN_MS`` earlier than a time already sent (below any bar grace that
+        consumers use). Each frame's ``currentTs`` is the newest tick time sent so far.
         """
         subs = self.subs
         keys = batch.slice.keys
         ltt = batch.slice.ltt
         frames: list[TickFrame] = []
-        frame: TickFrame | None = None
-        seen: set[str] = set()
+        base = 0  # the current window's first frame
+        window_end = -1  # ticks up to this exchange time join the current window
+        last: dict[str, int] = {}  # key -> frame of its newest tick in the window
         for j, key in enumerate(keys):
             full = subs.get(key)
             if full is None:
                 continue
-            if frame is None or key in seen:
-                frame = TickFrame(ltt[j])
-                frames.append(frame)
-                seen = set()
-            seen.add(key)
+            ts = ltt[j]
+            if ts > window_end:
+                base, window_end = len(frames), ts + FRAME_SPAN_MS
+                last = {}
+            i = last.get(key, base - 1) + 1
+            if i == len(frames):
+                frames.append(TickFrame(ts))
+            frame = frames[i]
             frame.entries.append(batch.entry(j, full))
             frame.items.append((j, full))
-            frame.ts = ltt[j]
+            if ts > frame.ts:
+                frame.ts = ts
+            last[key] = i
+        newest = 0
+        for frame in frames:  # the clock a frame carries never goes back
+            if frame.ts < newest:
+                frame.ts = newest
+            newest = frame.ts
         return frames
 
     async def write_loop(

@@ -34,8 +34,14 @@ class Batch:
         data = cache[j]
         if data is None:
             s = self.slice
-            parts = self._tape.full_parts(s, j) if full else None
-            data = cache[j] = self._encoder.entry_parts(s.keys[j], s.ltpc[j], parts)
+            if full:
+                ltpc = s.ltpc[j]
+                data = self._encoder.entry_full(
+                    s.keys[j], ltpc, s.vtt[j], s.atp[j], self._tape.depth(ltpc[0]), s.i1[j], s.d1[j]
+                )
+            else:
+                data = self._encoder.entry_parts(s.keys[j], s.ltpc[j], None)
+            cache[j] = data
         return data
 
     def altered_entry(self, j: int, full: bool, key: str | None, price: float | None) -> bytes:

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import cast
 
 from pixity.bars import REJECTED_OUTCOMES
-from pixity.domain import Bar, FeedState, FeedStatus
+from pixity.domain import Bar, FeedState, FeedStatus, Tick
 from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError, StoreError
 from pixity.feeds.journal import MAGIC, JournalRecord, read_journal
 from pixity.feeds.upstox_trades import TradeEntry, TradeFrame, decode_trades
@@ -48,6 +48,8 @@ from pixity.markettime import IST, from_epoch_ms, nse_calendar, to_epoch_ms
 from pixity.stores.market import IngestState, MarketReader
 
 log = logging.getLogger(__name__)
+
+_MINUTE_MS = 60_000
 
 
 class Mode(StrEnum):
@@ -84,6 +86,10 @@ class Pipeline:
         self._calendar_known_until_ms = 0  # stamps before this lie on days the calendar knows
         self._held: deque[tuple[bytes, int]] = deque()  # frames waiting for the journal
         self._held_bytes = 0
+        # The clock cannot close a bar before this feed time (ms): see _close_bars_by_clock.
+        self._close_due_ms = 0
+        # Rounded down: a bound reached early only costs a scan that closes nothing.
+        self._grace_ms = int(config.grace // timedelta(milliseconds=1))
 
     # ------------------------------------------------------------ start
 
@@ -140,6 +146,7 @@ class Pipeline:
             )
         self.pending = Batch(gaps=self.pending.gaps, feed_status=self.pending.feed_status)
         self._touched.clear()
+        self._close_due_ms = 0  # restored bars: the next frame scans them
         self.mode = Mode.CATCH_UP if self._cursor < day.journal.position else Mode.LIVE
         self.health.catching_up = self.mode is Mode.CATCH_UP
 
@@ -285,37 +292,71 @@ class Pipeline:
             ticks = self.pending.ticks  # not handed over while the frame's quotes run
             before = len(ticks)
             try:
-                for entry in frame.entries:
-                    self._quote(day, entry)
+                self._quotes(day, frame.entries)
             finally:
                 if len(ticks) > before:  # counted per frame: one clock read and lock, not per tick
                     self.health.count_tick(len(ticks) - before)
-            day.bars.on_time()
+            self._close_bars_by_clock(day)
         self.pending.state = day.state(end, self.clock.ms)
         if day.rollover_due(self.clock.ms, self.config.rollover_delay):
             self._roll_over()
 
-    def _quote(self, day: SessionDay, entry: TradeEntry) -> None:
+    def _quotes(self, day: SessionDay, entries: tuple[TradeEntry, ...]) -> None:
+        """Validate a frame's quotes and apply the good ones to the bars, in order.
+
+        The per-tick path, with its lookups hoisted out of the loop; each quote is handled
+        exactly as one at a time would be (reasons, order, volume attribution, seq).
+        """
+        validator, bars, health = day.validator, day.bars, self.health
+        check, accept, on_tick = validator.check, validator.accept, bars.on_tick
+        append, touch = self.pending.ticks.append, self._touched.add
+        due, grace = self._close_due_ms, self._grace_ms
         try:
-            result = day.validator.check(entry)
-        except InvalidValueError as exc:
-            log.warning("quote %s refused: %s", entry[0], exc)
-            self.health.reject(Reason.INVALID_TICK)
+            for entry in entries:
+                try:
+                    result = check(entry)
+                except InvalidValueError as exc:
+                    log.warning("quote %s refused: %s", entry[0], exc)
+                    health.reject(Reason.INVALID_TICK)
+                    continue
+                if result is None:
+                    health.quotes_without_trade += 1
+                    continue
+                if result.__class__ is Reason:
+                    health.reject(result)
+                    continue
+                tick = cast(Tick, result)
+                outcome = on_tick(tick)
+                # Whatever the outcome, the tick may have started a bar: the earliest time
+                # the clock can close one moves to that bar's end plus the grace.
+                ends = (cast(int, entry[2]) // _MINUTE_MS + 1) * _MINUTE_MS + grace
+                if ends < due:
+                    due = ends
+                if outcome in REJECTED_OUTCOMES:
+                    health.reject(outcome.value)
+                    continue
+                accept(tick)
+                append(tick)
+                touch(tick.symbol)
+                self._last_tick_ts = tick.ts  # cut to the second when reported
+        finally:
+            self._close_due_ms = due
+
+    def _close_bars_by_clock(self, day: SessionDay) -> None:
+        """Close the bars the clock has passed; skip the scan while none can be due.
+
+        1m bars end on whole minutes and close at end + grace. Right after a scan at ``now``
+        every bar left open ends after ``now - grace``, so none can close before the next
+        minute past that plus the grace, unless a tick since then started an earlier one
+        (``_quotes`` lowers the bound for those). Skipping the scan below that bound changes
+        nothing but its cost: a scan of every symbol per frame.
+        """
+        now = self.clock.ms or 0
+        if now < self._close_due_ms:
             return
-        if result is None:
-            self.health.quotes_without_trade += 1
-            return
-        if isinstance(result, Reason):
-            self.health.reject(result)
-            return
-        outcome = day.bars.on_tick(result)
-        if outcome in REJECTED_OUTCOMES:
-            self.health.reject(outcome.value)
-            return
-        day.validator.accept(result)
-        self.pending.ticks.append(result)
-        self._touched.add(result.symbol)
-        self._last_tick_ts = result.ts  # cut to the second when reported
+        day.bars.on_time()
+        grace = self._grace_ms
+        self._close_due_ms = ((now - grace) // _MINUTE_MS + 1) * _MINUTE_MS + grace
 
     def _on_bar(self, bar: Bar) -> None:
         if not self._silent:

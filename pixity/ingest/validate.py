@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date
+from dataclasses import fields
+from datetime import date, datetime
 from enum import StrEnum
 
 from pixity.domain import Tick
@@ -97,15 +98,9 @@ class QuoteValidator:
         trade = (ltt_ms, ltp, ltq, vtt)
         if self._last_trade.get(key) == trade:
             return Reason.DUPLICATE
-        tick = Tick(
-            symbol=key,
-            ts=from_epoch_ms(ltt_ms),
-            price=ltp,
-            last_qty=ltq,
-            cum_volume=vtt,
-            volume=self._volume(key, vtt, ltq),
-            seq=self.next_seq,
-        )
+        high = self._high_water.get(key)
+        volume = ltq if vtt is None or high is None else (vtt - high if vtt > high else 0)
+        tick = _new_tick(key, from_epoch_ms(ltt_ms), ltp, ltq, vtt, volume, self.next_seq)
         self._checked = (tick, trade)
         return tick
 
@@ -122,11 +117,38 @@ class QuoteValidator:
             if high is None or tick.cum_volume > high:
                 self._high_water[tick.symbol] = tick.cum_volume
 
-    def _volume(self, key: str, vtt: int | None, ltq: int) -> int:
-        high = self._high_water.get(key)
-        if vtt is None or high is None:
-            return ltq
-        return vtt - high if vtt > high else 0
+
+# Per tick: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+# which cost as much as the rest of ``check``. ``_new_tick`` builds the very same ``Tick``
+# through the slots' own descriptors and then runs its ``__post_init__``, so every invariant
+# is checked exactly as the constructor checks it. The field order is checked at import.
+_TICK_FIELDS = ("symbol", "ts", "price", "last_qty", "cum_volume", "volume", "seq")
+if tuple(f.name for f in fields(Tick)) != _TICK_FIELDS:
+    raise RuntimeError(f"Tick's fields changed: update _new_tick in {__name__}")
+_TICK_SETTERS = tuple(getattr(Tick, name).__set__ for name in _TICK_FIELDS)
+_TICK_CHECK = Tick.__post_init__
+
+
+def _new_tick(
+    symbol: str,
+    ts: datetime,
+    price: float,
+    last_qty: int,
+    cum_volume: int | None,
+    volume: int,
+    seq: int,
+) -> Tick:
+    tick = object.__new__(Tick)
+    s_symbol, s_ts, s_price, s_last_qty, s_cum_volume, s_volume, s_seq = _TICK_SETTERS
+    s_symbol(tick, symbol)
+    s_ts(tick, ts)
+    s_price(tick, price)
+    s_last_qty(tick, last_qty)
+    s_cum_volume(tick, cum_volume)
+    s_volume(tick, volume)
+    s_seq(tick, seq)
+    _TICK_CHECK(tick)
+    return tick
 
 
 def _trade_key_of(tick: Tick) -> _TradeKey:
