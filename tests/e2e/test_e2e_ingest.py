@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from procs import Proc, get_json, get_text, poll
 from prometheus_client.parser import text_string_to_metric_families
+from sent import trades_of
 
 from pixity.bars import bars_from_ticks
 from pixity.domain import Bar, Tick
 from pixity.feeds.journal import read_journal
-from pixity.feeds.upstox_wire import FrameKind, MalformedFrameError, decode_frame
-from pixity.markettime import from_epoch_ms, ist
+from pixity.feeds.upstox_wire import Frame, MalformedFrameError, decode_frame
+from pixity.markettime import ist
 from pixity.sample import SampleMarket
 from pixity.stores.market import MarketReader
 from pixity.stores.paths import StorePaths
@@ -75,28 +76,16 @@ def wait_feed_clock(health_url: str, until: datetime, timeout: float) -> None:
 
 
 def sent_ticks(journal: Path) -> list[Tick]:
-    """Return the trades the server sent in live_feed frames, volume from the vtt change."""
-    out: list[Tick] = []
-    last_vtt: dict[str, int] = {}
-    for record in read_journal(journal):
-        try:
-            frame = decode_frame(record.payload)
-        except MalformedFrameError:
-            continue
-        if frame.kind is not FrameKind.LIVE_FEED:
-            continue
-        for q in frame.quotes:
-            if q.ltp is None or q.ltt_ms is None or q.ltq is None:
+    """Return the trades the server sent in live_feed frames (its malformed ones skipped)."""
+
+    def frames() -> Iterator[Frame]:
+        for record in read_journal(journal):
+            try:
+                yield decode_frame(record.payload)
+            except MalformedFrameError:
                 continue
-            prev = last_vtt.get(q.key)
-            volume = q.ltq if prev is None or q.vtt is None else q.vtt - prev
-            if q.vtt is not None:
-                last_vtt[q.key] = q.vtt
-            out.append(
-                Tick(symbol=q.key, ts=from_epoch_ms(q.ltt_ms), price=q.ltp, last_qty=q.ltq,
-                     cum_volume=q.vtt, volume=volume, seq=len(out))
-            )  # fmt: skip
-    return out
+
+    return trades_of(frames())
 
 
 def stored_closed_bars(data: Path) -> list[Bar]:

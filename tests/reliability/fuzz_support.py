@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from procs import Proc  # the e2e tests' process runner, shared
+from sent import trades_of
 from suite import SOAK  # noqa: F401  (imported from here by the older tests)
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 from websockets.sync.client import connect
@@ -25,7 +26,6 @@ from websockets.sync.client import connect
 from pixity.domain import Tick
 from pixity.feeds.journal import read_journal
 from pixity.feeds.upstox_wire import (
-    FrameKind,
     MalformedFrameError,
     Method,
     Mode,
@@ -35,7 +35,7 @@ from pixity.feeds.upstox_wire import (
 from pixity.ingest.app import Ingest
 from pixity.ingest.config import IngestConfig
 from pixity.ingest.pipeline import Mode as PipeMode
-from pixity.markettime import from_epoch_ms, ist, to_epoch_ms
+from pixity.markettime import ist, to_epoch_ms
 
 FULL_KEYS = ("NSE_EQ|INE155A01022", "NSE_EQ|INE118H01025")
 LTPC_KEYS = ("NSE_EQ|INE002A01018", "NSE_EQ|INE467B01029")
@@ -78,24 +78,7 @@ def record_frames(workdir: Path, *, seconds: float, speed: float = 120.0) -> lis
 
 def sent_ticks(frames: Sequence[bytes]) -> list[Tick]:
     """Return the trades of ``frames``' live_feed entries, volume from each key's vtt change."""
-    out: list[Tick] = []
-    last_vtt: dict[str, int] = {}
-    for raw in frames:
-        frame = decode_frame(raw)
-        if frame.kind is not FrameKind.LIVE_FEED:
-            continue
-        for q in frame.quotes:
-            if q.ltp is None or q.ltt_ms is None or q.ltq is None:
-                continue
-            prev = last_vtt.get(q.key)
-            volume = q.ltq if prev is None or q.vtt is None else q.vtt - prev
-            if q.vtt is not None:
-                last_vtt[q.key] = q.vtt
-            out.append(
-                Tick(symbol=q.key, ts=from_epoch_ms(q.ltt_ms), price=q.ltp, last_qty=q.ltq,
-                     cum_volume=q.vtt, volume=volume, seq=len(out))
-            )  # fmt: skip
-    return out
+    return trades_of(decode_frame(raw) for raw in frames)
 
 
 # ---------------------------------------------------------------- byte mutations

@@ -17,7 +17,6 @@ order, and the stored 1m bars are the bars of the ticks the server sent.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,7 +36,8 @@ from disk_support import (
     tmpfs,
     wait_report,
 )
-from fuzz_support import SOAK, sent_ticks
+from fuzz_support import sent_ticks
+from suite import SOAK, record
 
 from pixity.bars import bars_from_ticks
 from pixity.domain import Bar
@@ -138,12 +138,6 @@ def check_nothing_lost(run: Run) -> int:
     return len(ticks)
 
 
-def record(run: Run, name: str, figures: dict) -> None:  # type: ignore[type-arg]
-    """Print the figures (RELIABILITY.md takes them from a PIXITY_SOAK=1 run) and keep a copy."""
-    print(f"\n{name}: {json.dumps(figures, sort_keys=True)}")
-    (run.tmp / f"{name}.json").write_text(json.dumps(figures, sort_keys=True))
-
-
 def read_only_cycle(run: Run, cycle: int, with_journal: bool) -> dict[str, object]:
     """Make the store (and the journal too, if asked) read-only for a while; check /health."""
     market = StorePaths(run.data).market
@@ -206,7 +200,7 @@ def test_live_buffer_read_only_mid_run_is_reported_and_loses_nothing(tmp_path: P
     last = finish(run)
     figures["ticks_sent_and_stored"] = check_nothing_lost(run)
     figures["flush_failures_total"] = last["flush_failures"]
-    record(run, "disk_read_only", figures)
+    record(run.tmp, "disk_read_only", figures)
 
 
 def test_disk_full_mid_run_is_reported_and_loses_nothing(tmp_path: Path) -> None:
@@ -261,4 +255,4 @@ def test_disk_full_mid_run_is_reported_and_loses_nothing(tmp_path: Path) -> None
         last = finish(run)
         figures["ticks_sent_and_stored"] = check_nothing_lost(run)
         figures["flush_failures_total"] = last["flush_failures"]
-    record(run, "disk_full", figures)
+    record(run.tmp, "disk_full", figures)
