@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pixity.clock import Clock
-from pixity.domain import Bar, Tick
+from pixity.domain import Bar, Tick, TickRow
 from pixity.errors import DataIntegrityError, InvalidValueError
-from pixity.markettime import bar_end, bar_start, in_session, to_ist
+from pixity.markettime import bar_end, bar_start, from_epoch_ms, in_session, to_epoch_ms, to_ist
 
 DEFAULT_GRACE = timedelta(seconds=2)
 
@@ -63,8 +63,10 @@ class BarBuilder:
         "_ticks",
         "_volume",
         "end",
+        "end_ms",
         "minutes",
         "start",
+        "start_ms",
         "symbol",
     )
 
@@ -73,9 +75,12 @@ class BarBuilder:
         self.start = start
         self.minutes = minutes
         self.end = bar_end(start, minutes)
+        self.start_ms = to_epoch_ms(start)
+        self.end_ms = to_epoch_ms(self.end)
         self._open = self._high = self._low = self._close = 0.0
-        self._open_key: tuple[datetime, int] | None = None
-        self._close_key: tuple[datetime, int] | None = None
+        # (epoch ms, seq) of the inputs that set the open and the close.
+        self._open_key: tuple[int, int] | None = None
+        self._close_key: tuple[int, int] | None = None
         self._volume = 0
         self._ticks = 0
 
@@ -86,12 +91,14 @@ class BarBuilder:
 
     def add_tick(self, tick: Tick) -> None:
         """Add a tick that lies inside this bar."""
-        ts = tick.ts
-        if not self.start <= ts < self.end:
-            self._check_inside(ts)
+        self.add_trade(to_epoch_ms(tick.ts), tick.seq, tick.price, tick.volume)
+
+    def add_trade(self, ms: int, seq: int, price: float, volume: int) -> None:
+        """Add a trade at epoch ``ms`` (receive order ``seq``) that lies inside this bar."""
+        if not self.start_ms <= ms < self.end_ms:
+            self._check_inside(from_epoch_ms(ms))
         # ``_apply`` with open = high = low = close = price, spelled out: this runs per tick.
-        price = tick.price
-        key = (ts, tick.seq)
+        key = (ms, seq)
         if self._open_key is None:
             self._open = self._high = self._low = self._close = price
             self._open_key = self._close_key = key
@@ -105,14 +112,15 @@ class BarBuilder:
             assert self._close_key is not None
             if key >= self._close_key:
                 self._close, self._close_key = price, key
-        self._volume += tick.volume
+        self._volume += volume
         self._ticks += 1
 
     def add_bar(self, bar: Bar) -> None:
         """Add a shorter closed bar that lies inside this bar."""
         self._check_inside(bar.ts)
         # A bar's open is its earliest price and its close its latest: key both by bar time.
-        self._apply(bar.open, bar.high, bar.low, bar.close, (bar.ts, 0), (bar.ts, 0))
+        key = (to_epoch_ms(bar.ts), 0)
+        self._apply(bar.open, bar.high, bar.low, bar.close, key, key)
         self._volume += bar.volume
         self._ticks += bar.tick_count
 
@@ -146,8 +154,8 @@ class BarBuilder:
         high: float,
         low: float,
         close: float,
-        open_key: tuple[datetime, int],
-        close_key: tuple[datetime, int],
+        open_key: tuple[int, int],
+        close_key: tuple[int, int],
     ) -> None:
         if self._open_key is None:
             self._open, self._high, self._low, self._close = open_, high, low, close
@@ -186,8 +194,10 @@ class ClosePolicy:
 class _SymbolState:
     builder: BarBuilder | None = None
     watermark: datetime | None = None  # end of the last closed bar
-    last_ts: datetime | None = None
-    seen: set[tuple[time, float, int, int | None]] = field(default_factory=set)
+    last_ts: datetime | None = None  # the newest input's time (resampler)
+    last_ms: int | None = None  # the newest tick's time, epoch ms (tick aggregator)
+    # The forming bar's ticks (exchange ms, price, last qty, cumulative volume): duplicates.
+    seen: set[tuple[int, float, int, int | None]] = field(default_factory=set)
 
 
 class _Aggregator:
@@ -234,7 +244,10 @@ class _Aggregator:
         return sum(n for outcome, n in self.counts.items() if outcome in REJECTED_OUTCOMES)
 
     def _route(self, symbol: str, when: datetime) -> tuple[_SymbolState, TickOutcome]:
-        """Find the state for an input at ``when``, closing bars it ends; say if it is late."""
+        """Find the state for an input at ``when``, closing bars it ends; say if it is late.
+
+        Otherwise it is ``ACCEPTED`` here: whether it goes back in time is the caller's to say.
+        """
         state = self._symbols.get(symbol)
         if state is None:
             state = self._symbols[symbol] = _SymbolState()
@@ -247,8 +260,6 @@ class _Aggregator:
             return state, TickOutcome.LATE
         if state.builder is None:
             state.builder = BarBuilder(symbol, self.policy.start_of(when), self.minutes)
-        if state.last_ts is not None and when < state.last_ts:
-            return state, TickOutcome.OUT_OF_ORDER
         return state, TickOutcome.ACCEPTED
 
     def _close(self, state: _SymbolState) -> None:
@@ -279,36 +290,46 @@ class TickAggregator(_Aggregator):
 
     def on_tick(self, tick: Tick) -> TickOutcome:
         """Apply one tick, closing the bars it ends; return (and count) what happened."""
-        outcome = self._classify(tick)
+        row = (tick.symbol, to_epoch_ms(tick.ts), tick.price, tick.last_qty, tick.cum_volume,
+               tick.seq, tick.volume)  # fmt: skip
+        return self.on_trade(row)
+
+    def on_trade(self, row: TickRow) -> TickOutcome:
+        """Apply one tick given as its ``TickRow``; return (and count) what happened.
+
+        The row's values must be what a ``Tick`` accepts (the ingest's validator checks them).
+        """
+        outcome = self._classify(row)
         self.counts[outcome] += 1
         return outcome
 
-    def _classify(self, tick: Tick) -> TickOutcome:
-        when = to_ist(tick.ts)
-        state = self._symbols.get(tick.symbol)
+    def _classify(self, row: TickRow) -> TickOutcome:
+        symbol, ms, price, last_qty, cum_volume, seq, volume = row
+        state = self._symbols.get(symbol)
         builder = None if state is None else state.builder
-        if state is not None and builder is not None and builder.start <= when < builder.end:
-            # The common case, per tick: inside the forming bar's span, which lies in the
-            # session, neither closes the bar nor is late; what ``_route`` would find.
-            late = state.last_ts is not None and when < state.last_ts
-            outcome = TickOutcome.OUT_OF_ORDER if late else TickOutcome.ACCEPTED
-        else:
+        if state is None or builder is None or not builder.start_ms <= ms < builder.end_ms:
+            # Not inside a forming bar's span (the common case, per tick, which lies in the
+            # session and neither closes the bar nor is late): route it.
+            when = from_epoch_ms(ms)
             if not in_session(when):
                 return TickOutcome.OUTSIDE_SESSION
-            state, outcome = self._route(tick.symbol, when)
+            state, outcome = self._route(symbol, when)
             if outcome is TickOutcome.LATE:
                 return outcome
             builder = state.builder
             assert builder is not None
-        # A bar lies within one day, so the clock time names the instant among ``seen`` (which
-        # holds the forming bar's ticks); hashing a naive time is far cheaper than an aware one.
-        key = (when.time(), tick.price, tick.last_qty, tick.cum_volume)
-        if key in state.seen:
+        last = state.last_ms
+        # Compared in epoch ms: the same instants, in the same order, as the ticks' datetimes.
+        late = last is not None and ms < last
+        outcome = TickOutcome.OUT_OF_ORDER if late else TickOutcome.ACCEPTED
+        key = (ms, price, last_qty, cum_volume)
+        seen = state.seen
+        if key in seen:
             return TickOutcome.DUPLICATE
-        state.seen.add(key)
-        builder.add_tick(tick)
-        if state.last_ts is None or when > state.last_ts:
-            state.last_ts = when
+        seen.add(key)
+        builder.add_trade(ms, seq, price, volume)
+        if not late:
+            state.last_ms = ms
         return outcome
 
 
@@ -341,9 +362,10 @@ class BarResampler(_Aggregator):
         state, outcome = self._route(bar.symbol, when)
         if outcome is TickOutcome.LATE:
             return outcome
-        if outcome is TickOutcome.OUT_OF_ORDER or when == state.last_ts:
+        last = state.last_ts
+        if last is not None and when <= last:
             # Two bars for one minute, or one going back in time, contradict the source.
-            return TickOutcome.DUPLICATE if when == state.last_ts else TickOutcome.LATE
+            return TickOutcome.DUPLICATE if when == last else TickOutcome.LATE
         builder = state.builder
         assert builder is not None
         builder.add_bar(bar)

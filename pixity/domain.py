@@ -187,6 +187,13 @@ class Tick:
             _check_count(self.seq, "seq")
 
 
+# A tick as the ``ticks`` table holds it: symbol, exchange time (epoch ms), price, last
+# quantity, cumulative volume (or None), seq, the volume it adds. The ingest builds bars and
+# rows from these directly, without a ``Tick`` per trade; its validator makes sure the values
+# are exactly what a ``Tick`` accepts.
+TickRow = tuple[str, int, float, int, int | None, int, int]
+
+
 def attributed_volume(prev_cum: int | None, cum: int | None, last_qty: int) -> int:
     """Return the volume a tick adds: the rise in cumulative volume, else its last quantity.
 

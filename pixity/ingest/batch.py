@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pixity.domain import Bar, FeedStatus, Tick
+from pixity.domain import Bar, FeedStatus, TickRow
 from pixity.stores.market import IngestState
 
 
@@ -31,11 +31,13 @@ GapEvent = GapOpened | GapClosed
 class Batch:
     """Rows to commit in one transaction with ``state`` (the journal position they cover).
 
+    ``ticks`` are the ``ticks`` table's rows, as the validator made them.
+
     ``bars`` maps (symbol, bar open) to the newest version of that bar: a closed bar replaces
     a forming snapshot, a later snapshot replaces an earlier one.
     """
 
-    ticks: list[Tick] = field(default_factory=list)
+    ticks: list[TickRow] = field(default_factory=list)
     bars: dict[tuple[str, datetime], Bar] = field(default_factory=dict)
     state: IngestState | None = None
     gaps: list[GapEvent] = field(default_factory=list)

@@ -221,7 +221,7 @@ class Flusher:
             return
         if item.state is not None:
             self._sync_journal(self._live_dir / item.state.journal_file)
-        store.write_batch(item.ticks, list(item.bars.values()), state=item.state)
+        store.write_rows(item.ticks, list(item.bars.values()), state=item.state)
         for event in item.gaps:
             self._apply_gap(store, event)
         if item.feed_status is not None:

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import cast
 
 from pixity.bars import REJECTED_OUTCOMES
-from pixity.domain import Bar, FeedState, FeedStatus, Tick
+from pixity.domain import Bar, FeedState, FeedStatus, TickRow
 from pixity.errors import CalendarRangeError, DataIntegrityError, InvalidValueError, StoreError
 from pixity.feeds.journal import MAGIC, JournalRecord, read_journal
 from pixity.feeds.upstox_trades import TradeEntry, TradeFrame, decode_trades
@@ -80,7 +80,7 @@ class Pipeline:
         self._silent = False
         self._gap_open = False
         self._close_gap_on_frame = False
-        self._last_tick_ts: datetime | None = None
+        self._last_tick_ms: int | None = None  # exchange time of the last accepted tick
         self._last_message_at: datetime | None = None
         self._status_due = 0.0
         self._calendar_known_until_ms = 0  # stamps before this lie on days the calendar knows
@@ -308,7 +308,7 @@ class Pipeline:
         exactly as one at a time would be (reasons, order, volume attribution, seq).
         """
         validator, bars, health = day.validator, day.bars, self.health
-        check, accept, on_tick = validator.check, validator.accept, bars.on_tick
+        check, accept, on_trade = validator.check, validator.accept, bars.on_trade
         append, touch = self.pending.ticks.append, self._touched.add
         due, grace = self._close_due_ms, self._grace_ms
         try:
@@ -325,20 +325,20 @@ class Pipeline:
                 if result.__class__ is Reason:
                     health.reject(result)
                     continue
-                tick = cast(Tick, result)
-                outcome = on_tick(tick)
+                row = cast(TickRow, result)
+                outcome = on_trade(row)
                 # Whatever the outcome, the tick may have started a bar: the earliest time
                 # the clock can close one moves to that bar's end plus the grace.
-                ends = (cast(int, entry[2]) // _MINUTE_MS + 1) * _MINUTE_MS + grace
+                ends = (row[1] // _MINUTE_MS + 1) * _MINUTE_MS + grace
                 if ends < due:
                     due = ends
                 if outcome in REJECTED_OUTCOMES:
                     health.reject(outcome.value)
                     continue
-                accept(tick)
-                append(tick)
-                touch(tick.symbol)
-                self._last_tick_ts = tick.ts  # cut to the second when reported
+                accept(row)
+                append(row)
+                touch(row[0])
+                self._last_tick_ms = row[1]  # cut to the second when reported
         finally:
             self._close_due_ms = due
 
@@ -494,8 +494,8 @@ class Pipeline:
             feed=self.config.feed_name,
             state=state,
             last_tick_ts=None
-            if self._last_tick_ts is None
-            else self._last_tick_ts.replace(microsecond=0),
+            if self._last_tick_ms is None
+            else from_epoch_ms(self._last_tick_ms).replace(microsecond=0),
             last_message_at=self._last_message_at,
             reconnects=max(0, self.health.connects - 1),
             last_error=self.feed_error(),

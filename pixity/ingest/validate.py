@@ -22,19 +22,23 @@ and both can be rebuilt from the stored ticks after a restart (max ``vtt``, high
 
 ``seq`` is a per-day counter of accepted ticks in processing order (0, 1, 2, ...): replaying
 the journal from a committed position gives every tick the same ``seq`` again.
+
+A good entry comes back as its ``TickRow``, the row the ``ticks`` table stores, whose values
+are exactly those a ``Tick`` accepts (a float price, int quantities, an exchange time in
+epoch ms): the ingest builds bars and rows from it without making a ``Tick`` per trade.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
-from pixity.domain import Tick
+from pixity.domain import Tick, TickRow, check_symbol
+from pixity.errors import InvalidValueError
 from pixity.feeds.upstox_trades import TradeEntry
-from pixity.markettime import from_epoch_ms, session_close, session_open, to_epoch_ms
+from pixity.markettime import session_close, session_open, to_epoch_ms
 
 _TradeKey = tuple[int, float, int, int | None]
 
@@ -54,7 +58,7 @@ class Reason(StrEnum):
     OUTSIDE_SESSION = "outside_session"
     DUPLICATE = "duplicate"
     LATE = "late"
-    INVALID_TICK = "invalid_tick"  # a value the Tick constructor refused (message logged)
+    INVALID_TICK = "invalid_tick"  # a value a Tick would refuse (message logged)
 
 
 class QuoteValidator:
@@ -62,6 +66,8 @@ class QuoteValidator:
 
     def __init__(self, symbols: Iterable[str], day: date, *, trading_day: bool) -> None:
         self.symbols = frozenset(symbols)
+        for symbol in self.symbols:
+            check_symbol(symbol)  # a row's symbol is then what a Tick accepts
         self.day = day
         self.trading_day = trading_day
         self.next_seq = 0
@@ -70,8 +76,6 @@ class QuoteValidator:
         # The day's session as epoch ms [open, close): ltt is compared as an integer.
         self._open_ms = to_epoch_ms(session_open(day))
         self._close_ms = to_epoch_ms(session_close(day)) if trading_day else self._open_ms
-        # The trade key of the tick ``check`` returned last, for ``accept`` (saves a conversion).
-        self._checked: tuple[Tick, _TradeKey] | None = None
 
     def restore(
         self, *, next_seq: int, high_water: Mapping[str, int], last_ticks: Mapping[str, Tick]
@@ -81,74 +85,54 @@ class QuoteValidator:
         self._high_water = dict(high_water)
         self._last_trade = {key: _trade_key_of(tick) for key, tick in last_ticks.items()}
 
-    def check(self, entry: TradeEntry) -> Tick | Reason | None:
-        """Return the entry's tick (seq = ``next_seq``), the reason it is refused, or None (no trade)."""
+    def check(self, entry: TradeEntry) -> TickRow | Reason | None:
+        """Return the entry's row (seq = ``next_seq``), the reason it is refused, or None (no trade).
+
+        Raises ``InvalidValueError`` for a value of a type no decoder gives (say, an int price).
+        """
         key, ltp, ltt_ms, ltq_or_none, vtt = entry
         if key not in self.symbols:
             return Reason.UNSUBSCRIBED_KEY
         if ltp is None or ltt_ms is None:
             return None
-        if not math.isfinite(ltp) or ltp <= 0:
-            return Reason.BAD_PRICE
+        if not (ltp.__class__ is float and 0.0 < ltp < math.inf):  # NaN fails both
+            if ltp.__class__ is not float and not isinstance(ltp, int | float):
+                raise InvalidValueError(f"{key}: ltp {ltp!r} is not a number")
+            if not math.isfinite(ltp) or ltp <= 0:
+                return Reason.BAD_PRICE
+            ltp = float(ltp)
         ltq = ltq_or_none or 0
         if not 0 <= ltq <= MAX_QUANTITY or (vtt is not None and not 0 <= vtt <= MAX_QUANTITY):
             return Reason.BAD_QUANTITY
         if not self._open_ms <= ltt_ms < self._close_ms:
             return Reason.OUTSIDE_SESSION
-        trade = (ltt_ms, ltp, ltq, vtt)
-        if self._last_trade.get(key) == trade:
+        if self._last_trade.get(key) == (ltt_ms, ltp, ltq, vtt):
             return Reason.DUPLICATE
+        if not (ltt_ms.__class__ is int and ltq.__class__ is int and vtt.__class__ in _VTT_TYPES):
+            _check_ints(key, ltt_ms, ltq, vtt)
         high = self._high_water.get(key)
         volume = ltq if vtt is None or high is None else (vtt - high if vtt > high else 0)
-        tick = _new_tick(key, from_epoch_ms(ltt_ms), ltp, ltq, vtt, volume, self.next_seq)
-        self._checked = (tick, trade)
-        return tick
+        return (key, ltt_ms, ltp, ltq, vtt, self.next_seq, volume)
 
-    def accept(self, tick: Tick) -> None:
-        """Record that ``tick`` was accepted: move seq, the high water and the last trade."""
-        self.next_seq = tick.seq + 1
-        checked = self._checked
-        if checked is not None and checked[0] is tick:
-            self._last_trade[tick.symbol] = checked[1]
-        else:
-            self._last_trade[tick.symbol] = _trade_key_of(tick)
-        if tick.cum_volume is not None:
-            high = self._high_water.get(tick.symbol)
-            if high is None or tick.cum_volume > high:
-                self._high_water[tick.symbol] = tick.cum_volume
+    def accept(self, row: TickRow) -> None:
+        """Record that ``row``'s tick was accepted: move seq, the high water and the last trade."""
+        key, ltt_ms, ltp, ltq, vtt, seq, _volume = row
+        self.next_seq = seq + 1
+        self._last_trade[key] = (ltt_ms, ltp, ltq, vtt)
+        if vtt is not None:
+            high = self._high_water.get(key)
+            if high is None or vtt > high:
+                self._high_water[key] = vtt
 
 
-# Per tick: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
-# which cost as much as the rest of ``check``. ``_new_tick`` builds the very same ``Tick``
-# through the slots' own descriptors and then runs its ``__post_init__``, so every invariant
-# is checked exactly as the constructor checks it. The field order is checked at import.
-_TICK_FIELDS = ("symbol", "ts", "price", "last_qty", "cum_volume", "volume", "seq")
-if tuple(f.name for f in fields(Tick)) != _TICK_FIELDS:
-    raise RuntimeError(f"Tick's fields changed: update _new_tick in {__name__}")
-_TICK_SETTERS = tuple(getattr(Tick, name).__set__ for name in _TICK_FIELDS)
-_TICK_CHECK = Tick.__post_init__
+_VTT_TYPES = frozenset({int, type(None)})
 
 
-def _new_tick(
-    symbol: str,
-    ts: datetime,
-    price: float,
-    last_qty: int,
-    cum_volume: int | None,
-    volume: int,
-    seq: int,
-) -> Tick:
-    tick = object.__new__(Tick)
-    s_symbol, s_ts, s_price, s_last_qty, s_cum_volume, s_volume, s_seq = _TICK_SETTERS
-    s_symbol(tick, symbol)
-    s_ts(tick, ts)
-    s_price(tick, price)
-    s_last_qty(tick, last_qty)
-    s_cum_volume(tick, cum_volume)
-    s_volume(tick, volume)
-    s_seq(tick, seq)
-    _TICK_CHECK(tick)
-    return tick
+def _check_ints(key: str, ltt_ms: object, ltq: object, vtt: object) -> None:
+    """Refuse what is not a plain int where a row needs one (no decoder gives anything else)."""
+    for name, value in (("ltt", ltt_ms), ("ltq", ltq), ("vtt", vtt)):
+        if value is not None and value.__class__ is not int:
+            raise InvalidValueError(f"{key}: {name} {value!r} is not an int")
 
 
 def _trade_key_of(tick: Tick) -> _TradeKey:

@@ -1,4 +1,4 @@
-"""market.db schema version 2: ingest_state, migrated from version 1, read back by readers."""
+"""market.db schema versions 2 (ingest_state) and 3 (the ticks' key): migrations, read back."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ingest_support import SYM, SYM2, T0
 
 from pixity.domain import Tick
 from pixity.errors import InvalidValueError
+from pixity.markettime import from_epoch_ms
 from pixity.stores.market import MARKET, IngestState, MarketReader, MarketStore
 from pixity.stores.sqlite import StoreSpec, connect_writer
 
@@ -61,14 +62,52 @@ def test_session_frames_of_an_empty_day_are_empty_lake_frames(tmp_path: Path) ->
     assert str(bars["bar_ts"].dtype) == "datetime64[us, Asia/Kolkata]"
 
 
-def test_version_1_file_migrates_to_version_2(tmp_path: Path) -> None:
+def test_version_1_file_migrates_to_the_current_version(tmp_path: Path) -> None:
     path = tmp_path / "market.db"
     v1 = StoreSpec(name=MARKET.name, writer=MARKET.writer, migrations=MARKET.migrations[:1])
     connect_writer(path, v1, 1.0).close()
     with MarketStore(path) as store:
-        assert store.connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert store.connection.execute("PRAGMA user_version").fetchone() == (3,)
     with MarketReader(path) as reader:
         assert reader.ingest_state() is None
+
+
+def ticks_key(conn: sqlite3.Connection) -> list[str]:
+    info = conn.execute("PRAGMA table_info(ticks)").fetchall()
+    return [row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+
+
+def test_version_2_ticks_keep_their_rows_rowids_and_duplicate_rule(tmp_path: Path) -> None:
+    """v3 reorders the ticks' key to (seq, symbol, ltt): same rows, same rowids, same refusals;
+    a reader still opens a v2 buffer (a newer scanner beside an older, running ingest)."""
+    path = tmp_path / "market.db"
+    v2 = StoreSpec(name=MARKET.name, writer=MARKET.writer, migrations=MARKET.migrations[:2])
+    written = [tick(SYM, 0, 100), tick(SYM2, 1, None), tick(SYM, 2, 120)]
+    conn = connect_writer(path, v2, 1.0)
+    assert ticks_key(conn) == ["symbol", "ltt", "seq"]
+    with conn:
+        conn.executemany(
+            "INSERT INTO ticks (symbol, ltt, ltp, ltq, vtt, seq, volume) VALUES (?,?,?,?,?,?,?)",
+            [(t.symbol, 1_748_835_900_000 + t.seq, t.price, t.last_qty, t.cum_volume, t.seq,
+              t.volume) for t in written],
+        )  # fmt: skip
+        conn.execute("DELETE FROM ticks WHERE seq = 1")  # a hole: rowids 1 and 3 are left
+    before = conn.execute("SELECT rowid, * FROM ticks ORDER BY rowid").fetchall()
+    conn.close()
+    with MarketReader(path) as reader:  # v2 is still readable
+        assert reader.count_ticks() == 2
+    with MarketStore(path) as store:
+        conn = store.connection
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert ticks_key(conn) == ["seq", "symbol", "ltt"]
+        assert conn.execute("SELECT rowid, * FROM ticks ORDER BY rowid").fetchall() == before
+        again = Tick(symbol=SYM, ts=from_epoch_ms(1_748_835_900_002), price=10.0, last_qty=1,
+                     cum_volume=120, volume=1, seq=2)  # fmt: skip
+        assert store.write_batch([again], []) == 0  # the same (symbol, ltt, seq): refused
+        assert store.write_batch([tick(SYM2, 3, None)], []) == 1
+    with MarketReader(path) as reader:
+        assert reader.count_ticks() == 3 and reader.tick_high_water() == {SYM: 120}
+        assert {k: t.seq for k, t in reader.last_ticks().items()} == {SYM: 2, SYM2: 3}
 
 
 def test_bad_state_is_refused(tmp_path: Path) -> None:

@@ -7,9 +7,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ingest_support import OTHER, SYM, SYM2, T0, Harness, config, frame, quote, reader
 
+from pixity.domain import Tick
+from pixity.errors import InvalidValueError
+from pixity.feeds.upstox_trades import TradeEntry
 from pixity.feeds.upstox_wire import Mode, Quote
+from pixity.ingest.validate import MAX_QUANTITY, QuoteValidator, Reason
+from pixity.markettime import from_epoch_ms, session_close, to_epoch_ms
+from pixity.stores.market import _tick_row
 
 S = timedelta(seconds=1)
 
@@ -98,3 +106,47 @@ def test_volume_attribution_and_seq(tmp_path: Path) -> None:
         (SYM, 10),
     ]
     assert [t.seq for t in ticks] == list(range(6))
+
+
+# ---------------------------------------------------------------- rows instead of Ticks
+
+
+_OPEN_MS = to_epoch_ms(T0)
+_CLOSE_MS = to_epoch_ms(session_close(T0.date()))
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> TradeEntry:
+    """Entries as a decoder gives them, good and bad (the values protobuf fields can hold)."""
+    key = draw(st.sampled_from([SYM, SYM2, OTHER]))
+    ltp = draw(st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([0.05, 101.5])))
+    ltt = draw(st.one_of(st.none(), st.integers(_OPEN_MS - 120_000, _CLOSE_MS + 120_000)))
+    ltq = draw(st.one_of(st.none(), st.integers(-5, MAX_QUANTITY + 5)))
+    vtt = draw(st.one_of(st.none(), st.integers(-5, MAX_QUANTITY + 5), st.integers(0, 2000)))
+    return (key, ltp, ltt, ltq, vtt)
+
+
+@given(st.lists(entries(), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_a_row_is_exactly_what_a_tick_holds_and_stores(stream: list[TradeEntry]) -> None:
+    """The validator hands out rows, not Ticks: each must be a Tick's values, as stored."""
+    validator = QuoteValidator([SYM, SYM2], T0.date(), trading_day=True)
+    for entry in stream:
+        result = validator.check(entry)
+        if result is None or isinstance(result, Reason):
+            continue
+        symbol, ms, price, ltq, vtt, seq, volume = result
+        tick = Tick(symbol=symbol, ts=from_epoch_ms(ms), price=price, last_qty=ltq,
+                    cum_volume=vtt, volume=volume, seq=seq)  # fmt: skip
+        assert _tick_row(tick) == result
+        assert (price.__class__, ltq.__class__, ms.__class__) == (float, int, int)
+        validator.accept(result)
+
+
+def test_a_value_no_decoder_gives_is_refused_not_stored() -> None:
+    validator = QuoteValidator([SYM], T0.date(), trading_day=True)
+    with pytest.raises(InvalidValueError, match="ltp 'x' is not a number"):
+        validator.check((SYM, "x", _OPEN_MS, 1, None))  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match=r"ltt 1748835900000.0 is not an int"):
+        validator.check((SYM, 100.0, float(_OPEN_MS), 1, None))  # type: ignore[arg-type]
+    assert validator.check((SYM, 100, _OPEN_MS, 1, None)) == (SYM, _OPEN_MS, 100.0, 1, None, 0, 1)  # type: ignore[arg-type]
