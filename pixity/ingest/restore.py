@@ -33,10 +33,9 @@ def last_bars(reader: MarketReader, day: SessionDay) -> dict[str, Bar]:
 def restore_day(reader: MarketReader, day: SessionDay, state: IngestState) -> None:
     """Load ``state`` and the stored bars' ticks into ``day`` (already ``reset``)."""
     stored = last_bars(reader, day)
-    for symbol, bar in stored.items():
-        end = bar_end(bar.ts)
-        ticks = [t for t in reader.ticks(symbols=[symbol], since=bar.ts) if t.ts < end]
-        for tick in sorted(ticks, key=lambda t: t.seq):
+    spans = {symbol: (bar.ts, bar_end(bar.ts)) for symbol, bar in stored.items()}
+    for ticks in reader.ticks_in_spans(spans).values():
+        for tick in ticks:  # by seq
             day.bars.on_tick(tick)
     day.bars.on_time()
     day.bars.counts.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -521,6 +521,29 @@ class MarketReader(SqliteReader):
             sql += " LIMIT ?"
             params.append(limit)
         return self._rows("ticks", sql, params, _tick_of)
+
+    def ticks_in_spans(
+        self, spans: Mapping[str, tuple[datetime, datetime]]
+    ) -> dict[str, list[Tick]]:
+        """Return each symbol's ticks with exchange time in its span [start, end), by ``seq``.
+
+        One pass over the ticks from the earliest start (the table is keyed by ``seq``: a
+        query per symbol would read the whole day once per symbol); what lies outside a
+        symbol's span is skipped before it is rebuilt as a ``Tick``.
+        """
+        if not spans:
+            return {}
+        bounds = {s: (to_epoch_ms(a), to_epoch_ms(b)) for s, (a, b) in spans.items()}
+        rows = self._fetch(
+            "read ticks in spans",
+            "SELECT symbol, ltt, ltp, ltq, vtt, seq, volume FROM ticks WHERE ltt >= ? ORDER BY seq",
+            (min(lo for lo, _hi in bounds.values()),),
+        )
+        wanted = [row for row in rows if (b := bounds.get(row[0])) and b[0] <= row[1] < b[1]]
+        out: dict[str, list[Tick]] = {symbol: [] for symbol in spans}
+        for tick in self._build_all("ticks", wanted, _tick_of):
+            out[tick.symbol].append(tick)
+        return out
 
     def count_ticks(self, symbol: str | None = None) -> int:
         """Return how many ticks are stored, for one symbol or all."""

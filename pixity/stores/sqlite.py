@@ -339,7 +339,10 @@ class SqliteReader(_SqliteStore):
         build: Callable[[Row], T],
     ) -> list[T]:
         """Fetch rows of ``table`` and rebuild each as a domain object, checking it again."""
-        rows = self._fetch(f"read {table}", sql, params)
+        return self._build_all(table, self._fetch(f"read {table}", sql, params), build)
+
+    def _build_all(self, table: str, rows: Sequence[Row], build: Callable[[Row], T]) -> list[T]:
+        """Rebuild fetched rows of ``table`` as domain objects, checking each again."""
         out = []
         for row in rows:
             try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,3 +118,22 @@ def test_bad_state_is_refused(tmp_path: Path) -> None:
             "INSERT INTO ingest_state (session_date, journal_file, journal_offset, next_seq) "
             "VALUES ('2025-6-2', 'j', 0, 0)"
         )
+
+
+def test_ticks_in_spans_reads_each_symbols_span_in_seq_order(tmp_path: Path) -> None:
+    """What a restart's restore reads in one pass: per symbol, its span only, by seq."""
+
+    def at(symbol: str, seconds: int, seq: int) -> Tick:
+        return Tick(symbol=symbol, ts=T0 + timedelta(seconds=seconds), price=10.0, last_qty=1,
+                    cum_volume=None, volume=1, seq=seq)  # fmt: skip
+
+    written = [at(SYM, 70, 0), at(SYM2, 5, 1), at(SYM, 61, 2), at(SYM, 120, 3), at(SYM, 59, 4)]
+    with MarketStore(tmp_path / "market.db") as store:
+        store.write_batch(written, [])
+    minute = timedelta(minutes=1)
+    spans = {SYM: (T0 + minute, T0 + 2 * minute), SYM2: (T0, T0 + minute)}
+    with MarketReader(tmp_path / "market.db") as reader:
+        got = reader.ticks_in_spans(spans)
+        assert {s: [t.seq for t in ts] for s, ts in got.items()} == {SYM: [0, 2], SYM2: [1]}
+        assert reader.ticks_in_spans({}) == {}
+        assert reader.ticks_in_spans({SYM: (T0 + 3 * minute, T0 + 4 * minute)}) == {SYM: []}
