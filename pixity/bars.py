@@ -230,11 +230,16 @@ class _Aggregator:
                 closed += 1
         return closed
 
-    def forming(self) -> list[Bar]:
-        """Return snapshots (``closed=False``) of the bars still forming."""
+    def forming(self, only: Iterable[str] | None = None) -> list[Bar]:
+        """Return snapshots (``closed=False``) of the bars still forming (of ``only``'s symbols)."""
+        states = self._symbols
+        if only is not None:
+            picked = (states[symbol] for symbol in only if symbol in states)
+        else:
+            picked = iter(states.values())
         return [
             s.builder.build(closed=False)
-            for s in self._symbols.values()
+            for s in picked
             if s.builder is not None and not s.builder.empty
         ]
 

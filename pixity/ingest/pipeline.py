@@ -367,9 +367,8 @@ class Pipeline:
     def handoff(self, *, force: bool = False) -> bool:
         """Give the pending batch to the flusher unless its backlog is full; return if given."""
         if self.day is not None and self.mode is not Mode.JOURNAL_ONLY:
-            for bar in self.day.bars.forming():
-                if bar.symbol in self._touched:
-                    self.pending.add_bar(bar)
+            for bar in self.day.bars.forming(only=self._touched):
+                self.pending.add_bar(bar)
             self._touched.clear()
         if self.pending.empty:
             return True
