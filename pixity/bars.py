@@ -233,10 +233,9 @@ class _Aggregator:
     def forming(self, only: Iterable[str] | None = None) -> list[Bar]:
         """Return snapshots (``closed=False``) of the bars still forming (of ``only``'s symbols)."""
         states = self._symbols
-        if only is not None:
-            picked = (states[symbol] for symbol in only if symbol in states)
-        else:
-            picked = iter(states.values())
+        picked: Iterable[_SymbolState] = (
+            states.values() if only is None else [states[s] for s in only if s in states]
+        )
         return [
             s.builder.build(closed=False)
             for s in picked
