@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
+from google.protobuf.internal import wire_format
 from google.protobuf.message import DecodeError
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
@@ -431,9 +432,12 @@ class EntryEncoder:
     A ``FeedResponse`` holding one ``feeds`` entry and default ``type``/``currentTs`` serializes
     to exactly that map entry's bytes, and protobuf merges concatenated messages, so
     ``frame_from_entries`` joins entries into one ``FeedResponse``. Reusing the message makes
-    an entry cost field assignments only (and the depth none when it did not change), which
-    is what lets the local exchange send 100,000+ quotes a second. Full-mode entries carry
-    exactly an ``I1`` and a ``1d`` candle.
+    an entry cost field assignments only (and the depth none when it did not change).
+    Full-mode entries carry exactly an ``I1`` and a ``1d`` candle.
+
+    The local exchange no longer sends through this per entry: it encodes a whole tape at
+    once (``pixity.feedserver.entries``), and its tests hold those bytes to what this builds.
+    It still builds the entries the exchange alters on purpose (fault injection).
     """
 
     def __init__(self) -> None:
@@ -503,8 +507,10 @@ class EntryEncoder:
 
 def _set_depth(slots: _Slots, depth: Depth) -> None:
     if len(slots.levels) != len(depth):
+        # Cleared, not emptied: an entry without a book has no ``marketLevel`` at all,
+        # whatever the entry before it had (as a fresh message would serialize it).
+        slots.market.ClearField("marketLevel")
         book = slots.market.marketLevel.bidAskQuote
-        del book[:]
         slots.levels = [book.add() for _ in depth]
     for level, (bid_q, bid_p, ask_q, ask_p) in zip(slots.levels, depth, strict=True):
         level.bidQ = bid_q
@@ -524,5 +530,30 @@ def frame_from_entries(kind: FrameKind, current_ts_ms: int, entries: Iterable[by
 
     The keys of the entries must differ: of two entries for one key the last one wins.
     """
-    header = encode_frame(kind, current_ts_ms, (), Mode.LTPC)
-    return header + b"".join(entries)
+    return frame_header(kind, current_ts_ms) + b"".join(entries)
+
+
+_RESPONSE_FIELDS = pb.FeedResponse.DESCRIPTOR.fields_by_name
+_TS_TAG = bytes([(_RESPONSE_FIELDS["currentTs"].number << 3) | wire_format.WIRETYPE_VARINT])
+_TYPE_TAG = bytes([(_RESPONSE_FIELDS["type"].number << 3) | wire_format.WIRETYPE_VARINT])
+_TYPE_FIELD = {  # proto3 leaves a zero out, as it does the type initial_feed (0)
+    kind: _TYPE_TAG + bytes([value]) if value else b"" for value, kind in _KIND.items()
+}
+
+
+def frame_header(kind: FrameKind, current_ts_ms: int) -> bytes:
+    """Return the bytes of a ``FeedResponse`` with only ``type`` and ``currentTs`` set.
+
+    The same bytes as ``encode_frame(kind, current_ts_ms, (), ...)``, without building a
+    message: this runs once per frame sent.
+    """
+    value = current_ts_ms & 0xFFFF_FFFF_FFFF_FFFF  # int64: a negative one takes ten bytes
+    if not value:
+        return _TYPE_FIELD[kind]
+    out = bytearray(_TYPE_FIELD[kind])
+    out += _TS_TAG
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

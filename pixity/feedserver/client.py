@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
 from websockets.asyncio.server import ServerConnection
 
 from pixity.feedserver.faults import FaultConfig, FaultInjector, TickFrame
@@ -65,36 +66,38 @@ class Client:
         one key's tick may come a frame after another key's later one, never more than
         ``FRAME_SPAN_MS`` earlier than a time already sent (below any bar grace that
         consumers use). Each frame's ``currentTs`` is the newest tick time sent so far.
+
+        Vectorised: a window opens at the first tick past the previous window's end, and
+        the ``n``-th tick of a key within a window goes into the window's ``n``-th frame.
         """
-        subs = self.subs
-        keys = batch.slice.keys
-        ltt = batch.slice.ltt
-        frames: list[TickFrame] = []
-        base = 0  # the current window's first frame
-        window_end = -1  # ticks up to this exchange time join the current window
-        last: dict[str, int] = {}  # key -> frame of its newest tick in the window
-        for j, key in enumerate(keys):
-            full = subs.get(key)
-            if full is None:
-                continue
-            ts = ltt[j]
-            if ts > window_end:
-                base, window_end = len(frames), ts + FRAME_SPAN_MS
-                last = {}
-            i = last.get(key, base - 1) + 1
-            if i == len(frames):
-                frames.append(TickFrame(ts))
-            frame = frames[i]
-            frame.entries.append(batch.entry(j, full))
-            frame.items.append((j, full))
-            if ts > frame.ts:
-                frame.ts = ts
-            last[key] = i
-        newest = 0
-        for frame in frames:  # the clock a frame carries never goes back
-            if frame.ts < newest:
-                frame.ts = newest
-            newest = frame.ts
+        tape = batch.tape
+        modes = np.full(len(tape.symbols), -1, dtype=np.int8)  # -1 not subscribed, 1 full
+        index = tape.symbol_index
+        for key, full in self.subs.items():
+            symbol = index.get(key)
+            if symbol is not None:
+                modes[symbol] = full
+        tick_modes = modes[batch.key_index]
+        js = np.flatnonzero(tick_modes >= 0)
+        if not len(js):
+            return []
+        ts = batch.ltt[js]
+        frame_of, count = _pack(ts, batch.key_index[js], len(modes))
+        order = np.argsort(frame_of, kind="stable")  # by frame, each frame in tick order
+        js = js[order]
+        in_full = tick_modes[js] > 0
+        entries = _entries(batch, js, in_full)
+        ticks = js.tolist()
+        fulls = in_full.tolist()
+        ends = np.cumsum(np.bincount(frame_of, minlength=count))
+        # A frame's time is its newest tick's, its last; the clock a frame carries never
+        # goes back.
+        stamps = np.maximum.accumulate(ts[order][ends - 1]).tolist()
+        frames = []
+        lo = 0
+        for hi, stamp in zip(ends.tolist(), stamps, strict=True):
+            frames.append(TickFrame(stamp, entries[lo:hi], ticks[lo:hi], fulls[lo:hi]))
+            lo = hi
         return frames
 
     async def write_loop(
@@ -121,6 +124,45 @@ class Client:
                     frame = queue.popleft()
                     await self.ws.send(frame)
                     on_sent(frame)
+
+
+def _pack(ts: np.ndarray, keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, int]:
+    """Return each tick's frame number (as ``Client.tick_frames`` packs them) and the count.
+
+    ``ts`` is in time order; ``keys`` are the ticks' symbol numbers (below ``n_keys``).
+    """
+    n = len(ts)
+    after = np.searchsorted(ts, ts + FRAME_SPAN_MS, side="right").tolist()
+    opens = []  # each window's first tick: the first one past the last window's end
+    i = 0
+    while i < n:
+        opens.append(i)
+        i = after[i]
+    window = np.zeros(n, dtype=np.int64)
+    window[opens[1:]] = 1
+    np.cumsum(window, out=window)
+    # The rank of each tick among its key's ticks in its window: its frame in the window.
+    group = window * n_keys + keys
+    by_group = np.argsort(group, kind="stable")
+    sorted_group = group[by_group]
+    heads = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_group] = np.arange(n) - np.repeat(heads, np.diff(np.r_[heads, n]))
+    frames_in = np.maximum.reduceat(rank, opens) + 1
+    first_frame = np.cumsum(frames_in) - frames_in
+    return first_frame[window] + rank, int(frames_in.sum())
+
+
+def _entries(batch: Batch, js: np.ndarray, full: np.ndarray) -> list[bytes]:
+    """Return the entries of ticks ``js`` of ``batch``, each in its mode (``full``)."""
+    if full.all() or not full.any():
+        return batch.entries(js, bool(full[0]))
+    out: list[bytes] = [b""] * len(js)
+    for mode in (True, False):
+        where = np.flatnonzero(full == mode)
+        for at, entry in zip(where.tolist(), batch.entries(js[where], mode), strict=True):
+            out[at] = entry
+    return out
 
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:

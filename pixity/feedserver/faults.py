@@ -80,11 +80,17 @@ def _check_rate(name: str, value: float) -> None:
 
 @dataclass(slots=True)
 class TickFrame:
-    """A tick frame being assembled for one client: entries and what they were built from."""
+    """A tick frame being assembled for one client: entries and what they were built from.
+
+    Entry ``i`` is tick ``ticks[i]`` of the batch (an index into it) in full mode if
+    ``full[i]``, else ltpc. (Two flat lists rather than a tuple per entry: the send path
+    builds these for every tick.)
+    """
 
     ts: int
     entries: list[bytes] = field(default_factory=list)
-    items: list[tuple[int, bool]] = field(default_factory=list)  # (slice index, full mode)
+    ticks: list[int] = field(default_factory=list)
+    full: list[bool] = field(default_factory=list)
 
 
 # Builds a replacement entry from (slice index, full mode, key override, price override).
@@ -120,14 +126,13 @@ class FaultInjector:
 
     def _corrupt_entries(self, frame: TickFrame, make: EntryMaker) -> None:
         cfg = self.config
-        if frame.items and self._hit(cfg.bad_price_rate):
-            pos = self._rng.randrange(len(frame.items))
-            j, full = frame.items[pos]
-            frame.entries[pos] = make(j, full, None, self._rng.choice(BAD_PRICES))
+        if frame.ticks and self._hit(cfg.bad_price_rate):
+            pos = self._rng.randrange(len(frame.ticks))
+            price = self._rng.choice(BAD_PRICES)
+            frame.entries[pos] = make(frame.ticks[pos], frame.full[pos], None, price)
             self._count("bad_prices")
-        if frame.items and self._hit(cfg.unknown_key_rate):
-            j, full = frame.items[0]
-            frame.entries.append(make(j, full, UNKNOWN_KEY, None))
+        if frame.ticks and self._hit(cfg.unknown_key_rate):
+            frame.entries.append(make(frame.ticks[0], frame.full[0], UNKNOWN_KEY, None))
             self._count("unknown_keys")
 
     def _emit(self, out: list[bytes], data: bytes) -> None:

@@ -237,6 +237,10 @@ class FeedServer:
         chosen = [k for k in keys if method is Method.SUB or k in client.subs]
         for key in chosen:
             client.subs[key] = full
+        if chosen:
+            # The first client of a mode waits while every tick's entry is encoded in it
+            # (seconds for a day of 200 keys, once), before the clock starts for it.
+            self.market.entries(full)
         now = self._emitted_ms
         frames = []
         if method is Method.SUB and self._lost_client and self.config.resend_s > 0:
@@ -261,7 +265,7 @@ class FeedServer:
         lo, hi = tape.position(now - window_ms), self.market.cursor
         if hi <= lo:
             return []
-        batch = Batch(tape, tape.slice(lo, hi), self.market.encoder)
+        batch = self.market.batch(lo, hi)
         self._count("resent_ticks", hi - lo)
         return [
             frame_from_entries(FrameKind.LIVE_FEED, f.ts, f.entries)
@@ -335,7 +339,7 @@ class FeedServer:
         frames: list[bytes] = []
         if batch is not None:
             ticks = client.tick_frames(batch)
-            self._count("quotes_queued", sum(len(f.items) for f in ticks))
+            self._count("quotes_queued", sum(len(f.ticks) for f in ticks))
             frames = client.faults.serialize(ticks, batch.altered_entry)
         if info is not None and client.info_sent:
             # The open notice goes before the first ticks; the close notice after the last.

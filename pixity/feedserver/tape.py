@@ -3,8 +3,9 @@
 The tape is built once at start: per tick the instrument, exchange time ``ltt``, price,
 last quantity, cumulative volume ``vtt`` and previous close, plus what ``full`` mode derives
 from them (VWAP ``atp``, the current 1-minute candle and the day's candle so far), computed
-with vectorised group-bys rather than per tick in the send path. Quotes are built from slices
-of it, so sending costs no per-tick arithmetic beyond building the ``Quote``.
+with vectorised group-bys rather than per tick in the send path. The feed entries are then
+encoded from these columns ahead of time (``entries``), so sending costs no per-tick work
+beyond slicing bytes.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Tape:
         """Build from columns; ``vtt`` < 0 means unknown; ``volume`` defaults to vtt's rise."""
         order = np.argsort(ltt, kind="stable")
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.symbol_index = {s: i for i, s in enumerate(self.symbols)}
         self.key_index = np.asarray(key_index, dtype=np.int32)[order]
         self.ltt = np.asarray(ltt, dtype=np.int64)[order]
         self.ltp = np.asarray(ltp, dtype=np.float64)[order]
@@ -118,19 +120,28 @@ class Tape:
         self.i1_low = by_minute["p"].cummin().to_numpy()
         self.i1_vol = by_minute["v"].cumsum().to_numpy().astype(np.int64)
         self.i1_ts = (self.ltt // _MINUTE_MS) * _MINUTE_MS
+        # The values a feed entry carries where the columns hold "unknown" or more digits.
+        self.sent_close_price = np.nan_to_num(self.close_price, nan=0.0)
+        self.sent_vtt = np.maximum(self.vtt, 0)
+        self.sent_atp = np.round(self.atp, 2)
 
     def slice(self, lo: int, hi: int) -> Slice:
-        """Return ticks ``lo``..``hi`` as plain-Python columns (tuples built by numpy and zip)."""
+        """Return ticks ``lo``..``hi`` as plain-Python columns (tuples built by numpy and zip).
+
+        The send path does not use these (``entries.EncodedEntries`` holds every tick's entry,
+        encoded ahead of time): they feed ``EntryEncoder`` for altered entries (faults) and
+        are the reference the pre-encoded entries are tested against.
+        """
         ltp = self.ltp[lo:hi]
         ltt = self.ltt[lo:hi].tolist()
-        cp = np.nan_to_num(self.close_price[lo:hi], nan=0.0)
+        cp = self.sent_close_price[lo:hi]
         return Slice(
             lo=lo,
             keys=[self.symbols[i] for i in self.key_index[lo:hi].tolist()],
             ltt=ltt,
             ltpc=list(zip(ltp.tolist(), ltt, self.ltq[lo:hi].tolist(), cp.tolist(), strict=True)),
-            vtt=np.maximum(self.vtt[lo:hi], 0).tolist(),
-            atp=np.round(self.atp[lo:hi], 2).tolist(),
+            vtt=self.sent_vtt[lo:hi].tolist(),
+            atp=self.sent_atp[lo:hi].tolist(),
             i1=_candles(
                 self.i1_open, self.i1_high, self.i1_low, ltp, self.i1_vol, self.i1_ts, lo, hi
             ),
