@@ -6,6 +6,7 @@ Required market fields have no defaults: a missing price is an error, never 0.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -22,10 +23,14 @@ INSTRUMENT_KEY_RE = re.compile(
 )
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 _TIMEFRAME_RE = re.compile(r"^[1-9][0-9]{0,2}m$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Keys already matched: every tick and bar checks its key, and a day has a few thousand keys.
 _GOOD_SYMBOLS: set[str] = set()
 _GOOD_SYMBOLS_MAX = 100_000
+# Likewise strategy ids and timeframes, which every signal, runner state and order repeats.
+_GOOD_NAMES: set[str] = set()
+_GOOD_TIMEFRAMES: set[str] = set()
 
 
 class SignalType(StrEnum):
@@ -112,6 +117,24 @@ def check_symbol(symbol: str) -> str:
 def _check_id(value: str, what: str) -> None:
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise InvalidValueError(f"{what} {value!r} must be 1-80 characters of [A-Za-z0-9_.:-]")
+
+
+def _check_name(value: str, what: str) -> None:
+    """``_check_id`` for the few ids every object repeats (strategy ids), remembered once good."""
+    if value.__class__ is str and value in _GOOD_NAMES:
+        return
+    _check_id(value, what)
+    if value.__class__ is str and len(_GOOD_NAMES) < _GOOD_SYMBOLS_MAX:
+        _GOOD_NAMES.add(value)
+
+
+def _check_timeframe(value: str) -> None:
+    if value.__class__ is str and value in _GOOD_TIMEFRAMES:
+        return
+    if not isinstance(value, str) or not _TIMEFRAME_RE.match(value):
+        raise InvalidValueError(f"timeframe {value!r} is not like '15m'")
+    if value.__class__ is str and len(_GOOD_TIMEFRAMES) < _GOOD_SYMBOLS_MAX:
+        _GOOD_TIMEFRAMES.add(value)
 
 
 def _check_price(value: float, what: str) -> None:
@@ -276,8 +299,16 @@ class Bar:
 
 def make_signal_id(strategy_id: str, symbol: str, ts: datetime, signal_type: SignalType) -> str:
     """Return the deterministic id of a signal, so a replay produces the same id."""
-    key = f"{strategy_id}|{symbol}|{format_ts(ts)}|{signal_type.value}"
+    text = _ts_text(ts) if ts.__class__ is datetime else format_ts(ts)
+    key = f"{strategy_id}|{symbol}|{text}|{signal_type.value}"
     return "sig-" + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=4096)
+def _ts_text(ts: datetime) -> str:
+    # Every symbol's signals on a bar share its time: format it once. Equal datetimes are the
+    # same instant, so they have the same IST text whatever their timezone.
+    return format_ts(ts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,14 +326,24 @@ class Signal:
     confidence: float
 
     def __post_init__(self) -> None:
-        _check_id(self.signal_id, "signal_id")
-        _check_id(self.strategy_id, "strategy_id")
-        check_symbol(self.symbol)
-        _check_aware(self.timestamp, "signal timestamp")
-        _check_enum(self.signal_type, SignalType, "signal_type")
-        _check_finite(self.confidence, "confidence")
-        if not 0.0 <= self.confidence <= 1.0:
-            raise InvalidValueError(f"confidence {self.confidence} must be in [0, 1]")
+        # Per signal (a backtest's warm-ups make hundreds of thousands): plain values are
+        # settled inline, anything else goes to the full checks, in the same order as ever.
+        if not (self.signal_id.__class__ is str and _ID_RE.match(self.signal_id)):
+            _check_id(self.signal_id, "signal_id")
+        if not (self.strategy_id.__class__ is str and self.strategy_id in _GOOD_NAMES):
+            _check_name(self.strategy_id, "strategy_id")
+        if not (self.symbol.__class__ is str and self.symbol in _GOOD_SYMBOLS):
+            check_symbol(self.symbol)
+        ts = self.timestamp
+        if not (ts.__class__ is datetime and ts.tzinfo is IST):
+            _check_aware(ts, "signal timestamp")
+        if self.signal_type.__class__ is not SignalType:
+            _check_enum(self.signal_type, SignalType, "signal_type")
+        confidence = self.confidence
+        if not (confidence.__class__ is float and 0.0 <= confidence <= 1.0):
+            _check_finite(confidence, "confidence")
+            if not 0.0 <= confidence <= 1.0:
+                raise InvalidValueError(f"confidence {confidence} must be in [0, 1]")
 
     @classmethod
     def create(
@@ -349,9 +390,8 @@ class RunnerState:
 
     def __post_init__(self) -> None:
         check_symbol(self.symbol)
-        _check_id(self.strategy_id, "strategy_id")
-        if not isinstance(self.timeframe, str) or not _TIMEFRAME_RE.match(self.timeframe):
-            raise InvalidValueError(f"timeframe {self.timeframe!r} is not like '15m'")
+        _check_name(self.strategy_id, "strategy_id")
+        _check_timeframe(self.timeframe)
         _check_enum(self.current_bias, Bias, "current_bias")
         _check_enum(self.signal_state, SignalState, "signal_state")
         _check_enum(self.status, RunnerStatus, "status")
@@ -472,7 +512,7 @@ class DayPnl:
     kill_reason: str | None
 
     def __post_init__(self) -> None:
-        if not re.match(r"^\d{4}-\d{2}-\d{2}$", str(self.session_date)):
+        if not _DATE_RE.match(str(self.session_date)):
             raise InvalidValueError(f"session_date {self.session_date!r} is not YYYY-MM-DD")
         for name in ("realised", "unrealised", "costs"):
             _check_finite(getattr(self, name), name)

@@ -16,6 +16,10 @@ class MemoryLedger:
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     day_pnl: dict[str, DayPnl] = field(default_factory=dict)
     risk_events: list[RiskEvent] = field(default_factory=list)
+    _risk_event_set: set[RiskEvent] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._risk_event_set = set(self.risk_events)
 
     def save_order(self, order: Order) -> bool:
         """Keep a new order; False if its id is known."""
@@ -45,8 +49,9 @@ class MemoryLedger:
 
     def record_risk_event(self, event: RiskEvent) -> bool:
         """Keep a risk event once."""
-        if event in self.risk_events:
+        if event in self._risk_event_set:  # a day refuses thousands: not a scan of the list
             return False
+        self._risk_event_set.add(event)
         self.risk_events.append(event)
         return True
 

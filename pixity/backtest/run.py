@@ -15,7 +15,9 @@ broker only the events that can change something, in the order ``SessionCore.app
 ``reference=True`` runs every 1m bar through ``SessionCore.apply`` instead, as a live session
 does; a test checks the two agree on every signal, order, fill and equity point. A day whose
 lake files hold anything the columns do not take (see ``read_day_bars``) runs the reference
-way.
+way. Days depend only on the lake, so a long backtest runs stretches of them in worker
+processes (``pixity.backtest.workers``) and merges what they did in day order: the same
+result as one process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 
 from pixity.backtest.fast import FastDay
 from pixity.backtest.ledger import MemoryLedger, SignalBook
+from pixity.backtest.workers import in_processes, process_count, stretches
 from pixity.barcolumns import DayBars, Resampled, day_bars, resample_day
 from pixity.bars import resample
 from pixity.broker.paper import SignalOutcome
@@ -78,6 +81,7 @@ class BacktestResult:
     fills: list[Fill] = field(default_factory=list)
     orders: dict[str, Order] = field(default_factory=dict)
     strategy_errors: int = 0
+    processes: int = 1  # how many processes ran the days
 
 
 def session_days(config: SessionConfig, start: date, end: date) -> list[date]:
@@ -171,20 +175,74 @@ def run_backtest(
     *,
     progress: Progress | None = None,
     reference: bool = False,
+    workers: int | None = None,
 ) -> BacktestResult:
     """Backtest ``config``'s strategies on the lake's 1m bars from ``start`` to ``end``.
 
     ``reference`` runs every 1m bar through ``SessionCore.apply`` (slow; the same result).
+    ``workers``: how many processes run the days; None takes the CPUs there are, one per
+    ``workers.DAYS_PER_PROCESS`` days at most. Each process runs contiguous stretches of days
+    (a day depends only on the lake), and their results are merged in day order: the result
+    is the one a single process gives. ``progress(day, done, total)`` is called for every day
+    in order (with processes, as each stretch comes back).
     """
-    result = BacktestResult(config=config)
     days = session_days(config, start, end)
+    processes = process_count(workers, len(days))
+    result = BacktestResult(config=config, processes=processes)
+    if processes == 1:
+        _run_days(config, days, result, reference, progress)
+        return result
+    done = 0
+    parts = stretches(days, processes)
+    tasks = [(config, part, reference) for part in parts]
+    results = in_processes(_run_stretch, tasks, processes)
+    try:
+        for part, stretch in zip(parts, results, strict=True):
+            _merge(result, stretch)
+            for day in part:
+                done += 1
+                if progress is not None:
+                    progress(day, done, len(days))
+    finally:
+        results.close()  # whatever stopped the loop, the processes stop now, not at gc
+    return result
+
+
+def _run_days(
+    config: SessionConfig,
+    days: list[date],
+    result: BacktestResult,
+    reference: bool,
+    progress: Progress | None = None,
+) -> None:
     history = History(config, reference=reference)
     with _gc_skips_older_objects():
         for i, day in enumerate(days):
             result.days.append(run_day(config, day, history, result))
             if progress is not None:
                 progress(day, i + 1, len(days))
+
+
+def _run_stretch(task: tuple[SessionConfig, list[date], bool]) -> BacktestResult:
+    """Run a stretch of days in a worker process."""
+    config, days, reference = task
+    result = BacktestResult(config=config)
+    _run_days(config, days, result, reference)
     return result
+
+
+def _merge(result: BacktestResult, stretch: BacktestResult) -> None:
+    """Add a stretch's days to ``result`` as running them after its days would have.
+
+    A signal's id holds its bar's time, so no two days share one, and every signal is
+    settled on its day (a session cancels what is open when it stops).
+    """
+    result.days.extend(stretch.days)
+    result.signals.signals.update(stretch.signals.signals)
+    result.signals.status.update(stretch.signals.status)
+    result.fills.extend(stretch.fills)
+    result.orders.update(stretch.orders)
+    result.strategy_errors += stretch.strategy_errors
 
 
 @contextmanager
@@ -229,9 +287,7 @@ def run_day(config: SessionConfig, day: date, history: History, result: Backtest
 
     broker = new_broker(config, ledger, day, on_outcome)
     end = session_close(day) if config.until is None else datetime.combine(day, config.until, IST)
-    core = SessionCore(
-        config, runners, broker, day, on_signal=on_signal, on_state=lambda _s: None, end=end
-    )
+    core = SessionCore(config, runners, broker, day, on_signal=on_signal, on_state=None, end=end)
     columns = history.columns(day)
     if columns is None:
         core.apply(history.bars_1m(day), end + CLOSE_GRACE)

@@ -24,6 +24,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--max-capital", type=bounded(float, 1, 1e12), default=100000.0)
     parser.add_argument("--max-daily-loss", type=bounded(float, 1, 1e12), default=5000.0)
     parser.add_argument("--slippage-bps", type=bounded(float, 0, 500), default=2.0)
+    parser.add_argument(
+        "--workers",
+        type=bounded(int, 1, 1024),
+        default=None,
+        metavar="N",
+        help="processes to run the days in (default: one per CPU, for 10 days or more each)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_run)
 
@@ -46,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.log_level == "INFO":  # a line per refused signal would drown a long backtest
         logging.getLogger("pixity.broker").setLevel(logging.WARNING)
     progress = _progress_bar() if sys.stderr.isatty() and not args.json else None
-    result = run_backtest(config, args.start, args.end, progress=progress)
+    result = run_backtest(config, args.start, args.end, progress=progress, workers=args.workers)
     report = summary(result)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))

@@ -121,7 +121,7 @@ class SessionCore:
         day: date,
         *,
         on_signal: SignalSink,
-        on_state: StateSink,
+        on_state: StateSink | None,
         end: datetime | None = None,
     ) -> None:
         self.config = config
@@ -133,6 +133,8 @@ class SessionCore:
         self.broker = broker
         self.day = day
         self._on_signal = on_signal
+        # ``on_state`` None: nobody keeps the runners' states (a backtest), so the core does
+        # not ask for them (``Runner.state`` is built when asked for).
         self._on_state = on_state
         self.counts = EngineCounts()
         self.feed_clock = ManualClock(session_open(day) - timedelta(minutes=15))
@@ -193,7 +195,8 @@ class SessionCore:
                 self.counts.signals += 1
                 self._on_signal(signal)
                 self.broker.submit(signal, closes_at)
-            self._on_state(runner.state)
+            if self._on_state is not None:
+                self._on_state(runner.state)
         self.counts.equity.append((closes_at, *self.broker.equity_point()))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from pixity.domain import WARMING_UP, Bar, Bias, RunnerState, RunnerStatus, Signal, SignalState
+from pixity.markettime import IST
 from pixity.strategies.base import ClosedBarGate, Decision, StrategySpec
 
 log = logging.getLogger(__name__)
@@ -15,11 +17,18 @@ _MAX_ERROR = 500  # characters of an error message kept in runner_state.last_err
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """What one bar did to a runner: its new state, the signals, and whether it failed."""
+    """What one bar did to a runner: the signals, and whether it failed (the runner's state
+    after it is ``Runner.state``)."""
 
-    state: RunnerState
     signals: tuple[Signal, ...]
     failed: bool
+
+
+_NOTHING = Outcome(signals=(), failed=False)
+_FAILED = Outcome(signals=(), failed=True)
+
+# What a live bar changes in a runner's state: bias, signal state, last bar, status, error.
+_Change = tuple[Bias, SignalState, datetime, RunnerStatus, str | None]
 
 
 class Runner:
@@ -31,7 +40,7 @@ class Runner:
         self.gate = ClosedBarGate(
             spec.create(symbol), symbol=symbol, minutes=spec.timeframe_minutes
         )
-        self.state = RunnerState(
+        self._state = RunnerState(
             symbol=symbol,
             strategy_id=spec.strategy_id,
             timeframe=timeframe,
@@ -41,40 +50,86 @@ class Runner:
             status=RunnerStatus.STARTING,
             last_error=None,
         )
+        # The state after the last live bar, built when someone asks for ``state``: a backtest
+        # never does, a live session does on every bar. Only changes the constructor is known
+        # to accept wait here (see on_bar); any other is built at once, and refused there.
+        self._change: _Change | None = None
         self.warmed = 0  # history bars taken before the first live bar
         self._seen = 0  # bars the strategy has decided on, history and live
 
     @property
+    def state(self) -> RunnerState:
+        """Return the runner's state as of its last bar."""
+        change = self._change
+        if change is not None:
+            self._change = None
+            self._state = self._changed(*change)
+        return self._state
+
+    @property
     def failed(self) -> bool:
         """Tell whether the strategy raised; a failed runner takes no more bars."""
-        return self.state.status is RunnerStatus.ERROR
+        # A waiting change is never ERROR: only _decide and set_status make that.
+        return self._change is None and self._state.status is RunnerStatus.ERROR
 
     def warm(self, bar: Bar) -> None:
         """Feed a history bar: the strategy learns from it, its decision is not acted on."""
-        if not self.failed and self._decide(bar) is not None:
-            self.warmed += 1
+        # ``failed``, inline: a backtest warms runners on every bar of five days, every day.
+        if self._change is None and self._state.status is RunnerStatus.ERROR:
+            return
+        try:  # _decide(), inline
+            decision = self.gate.on_bar(bar)
+            self._seen += 1
+            if decision.signals:
+                _check_signals(decision, self.spec.strategy_id, bar)
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback by _fail
+            self._fail(bar, exc)
+            return
+        self.warmed += 1
 
     def on_bar(self, bar: Bar) -> Outcome:
-        """Feed a live bar; return the new state and the signals to act on."""
+        """Feed a live bar; return the signals to act on (``state`` is the new state)."""
         if self.failed:
-            return Outcome(state=self.state, signals=(), failed=True)
+            return _FAILED
         decision = self._decide(bar)
         if decision is None:
-            return Outcome(state=self.state, signals=(), failed=True)
-        status = self.state.status
-        if status in (RunnerStatus.STARTING, RunnerStatus.STALE):
+            return _FAILED
+        status = self._change[3] if self._change is not None else self._state.status
+        if status is RunnerStatus.STARTING or status is RunnerStatus.STALE:
             status = RunnerStatus.RUNNING
-        self.state = replace(
-            self.state,
-            current_bias=decision.bias,
-            signal_state=decision.state,
-            last_bar_ts=bar.ts,
+        if status is RunnerStatus.RUNNING:
+            error = self._cold_note()
+        else:
+            error = self._change[4] if self._change is not None else self._state.last_error
+        ts = bar.ts
+        change = (decision.bias, decision.state, ts, status, error)
+        if decision.__class__ is Decision and ts.__class__ is datetime and ts.tzinfo is IST:
+            # A Decision has checked its bias and state; the bar's time is aware; the status
+            # is not ERROR: RunnerState accepts these, so building it can wait.
+            self._change = change
+        else:
+            self._state, self._change = self._changed(*change), None
+        return _NOTHING if not decision.signals else Outcome(signals=decision.signals, failed=False)
+
+    def _changed(
+        self,
+        bias: Bias,
+        signal_state: SignalState,
+        ts: datetime,
+        status: RunnerStatus,
+        error: str | None,
+    ) -> RunnerState:
+        state = self._state
+        return RunnerState(
+            symbol=state.symbol,
+            strategy_id=state.strategy_id,
+            timeframe=state.timeframe,
+            current_bias=bias,
+            signal_state=signal_state,
+            last_bar_ts=ts,
             status=status,
-            last_error=self._cold_note()
-            if status is RunnerStatus.RUNNING
-            else self.state.last_error,
+            last_error=error,
         )
-        return Outcome(state=self.state, signals=decision.signals, failed=False)
 
     def _cold_note(self) -> str | None:
         """Say so while the strategy has seen fewer bars than its warm-up needs."""
@@ -96,10 +151,11 @@ class Runner:
             return False
         if status is RunnerStatus.RUNNING and error is None:
             error = self._cold_note()
-        new = replace(self.state, status=status, last_error=error)
-        if new == self.state:
+        state = self.state
+        new = replace(state, status=status, last_error=error)
+        if new == state:
             return False
-        self.state = new
+        self._state = new
         return True
 
     def _decide(self, bar: Bar) -> Decision | None:
@@ -107,20 +163,25 @@ class Runner:
         try:
             decision = self.gate.on_bar(bar)
             self._seen += 1
-            _check_signals(decision, self.spec.strategy_id, bar)
-        except Exception as exc:  # a strategy failure is its own (Policy.MARK): mark, go on
-            message = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
-            log.error(
-                "strategy %s failed on %s %s: %s",
-                self.spec.strategy_id,
-                self.symbol,
-                bar.ts.isoformat(),
-                message,
-                exc_info=True,
-            )
-            self.state = replace(self.state, status=RunnerStatus.ERROR, last_error=message)
+            if decision.signals:
+                _check_signals(decision, self.spec.strategy_id, bar)
+        except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
+            self._fail(bar, exc)
             return None
         return decision
+
+    def _fail(self, bar: Bar, exc: Exception) -> None:
+        """Mark the runner ERROR for what its strategy raised on ``bar``; log it, traceback and all."""
+        message = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        log.error(
+            "strategy %s failed on %s %s: %s",
+            self.spec.strategy_id,
+            self.symbol,
+            bar.ts.isoformat(),
+            message,
+            exc_info=exc,
+        )
+        self._state = replace(self.state, status=RunnerStatus.ERROR, last_error=message)
 
 
 def _check_signals(decision: Decision, strategy_id: str, bar: Bar) -> None:

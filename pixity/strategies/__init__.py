@@ -7,6 +7,7 @@ from pixity.strategies.base import (
     SymbolStrategy,
     available,
     get_strategy,
+    quiet,
     register,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "SymbolStrategy",
     "available",
     "get_strategy",
+    "quiet",
     "register",
 ]

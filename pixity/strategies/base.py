@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from pixity.domain import Bar, Bias, Signal, SignalState
 from pixity.errors import ConfigError, InvalidValueError
@@ -33,6 +33,24 @@ class Decision:
             raise InvalidValueError(
                 f"decision state {self.state} does not match {len(self.signals)} signal(s)"
             )
+
+
+# A decision without signals is the same value every time it is made: one per (bias, state).
+_QUIET = {
+    (bias, state): Decision(bias=bias, state=state)
+    for bias in Bias
+    for state in (SignalState.IDLE, SignalState.SETUP)
+}
+
+
+def quiet(bias: Bias, state: SignalState) -> Decision:
+    """Return ``Decision(bias=bias, state=state)`` (no signals), shared: strategies make one
+    on most bars."""
+    if bias.__class__ is Bias and state.__class__ is SignalState:
+        found = _QUIET.get((bias, state))
+        if found is not None:
+            return found
+    return Decision(bias=bias, state=state)  # TRIGGERED, or not a Bias: refused as ever
 
 
 class SymbolStrategy(Protocol):
@@ -131,6 +149,20 @@ class ClosedBarGate:
 
     def on_bar(self, bar: Bar) -> Decision:
         """Check ``bar`` and hand it to the strategy."""
+        last = self._last
+        if (
+            not bar.closed
+            or bar.symbol != self.symbol
+            or bar.minutes != self.minutes
+            or (last is not None and bar.ts <= last)
+        ):
+            self._refuse(bar)  # the message is only made for a bar that is refused
+        decision = self._inner.on_bar(bar)
+        self._last = bar.ts
+        return decision
+
+    def _refuse(self, bar: Bar) -> NoReturn:
+        """Raise what is wrong with ``bar`` (the first check it fails, as before)."""
         where = f"{bar.symbol} {bar.ts.isoformat()}"
         if not bar.closed:
             raise InvalidValueError(f"strategy offered the forming bar {where}")
@@ -138,8 +170,5 @@ class ClosedBarGate:
             raise InvalidValueError(f"bar {where} offered to the strategy of {self.symbol}")
         if bar.minutes != self.minutes:
             raise InvalidValueError(f"{bar.timeframe} bar {where} offered to a {self.minutes}m one")
-        if self._last is not None and bar.ts <= self._last:
-            raise InvalidValueError(f"bar {where} is not after {self._last.isoformat()}")
-        decision = self._inner.on_bar(bar)
-        self._last = bar.ts
-        return decision
+        last = "" if self._last is None else self._last.isoformat()
+        raise InvalidValueError(f"bar {where} is not after {last}")

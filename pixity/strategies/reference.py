@@ -23,7 +23,7 @@ from datetime import date
 
 from pixity.domain import Bar, Bias, Signal, SignalState, SignalType
 from pixity.errors import ConfigError
-from pixity.strategies.base import Decision, register
+from pixity.strategies.base import Decision, quiet, register
 
 STRATEGY_ID = "ref_ema_cross"
 
@@ -88,43 +88,51 @@ class EmaCross:
         self._sign = 0
         self._since_signal: int | None = None
         self._day: date | None = None
+        # Fixed by the spec (frozen), looked up once: on_bar runs on every bar of the warm-up.
+        self._fast_alpha = _alpha(spec.fast)
+        self._slow_alpha = _alpha(spec.slow)
+        self._warmup = spec.warmup_bars
 
     def on_bar(self, bar: Bar) -> Decision:
         """Update the averages with ``bar`` and decide."""
-        spec = self.spec
-        self._fast = _ema(self._fast, bar.close, spec.fast)
-        self._slow = _ema(self._slow, bar.close, spec.slow)
+        close = bar.close
+        fast, slow = self._fast, self._slow  # each average starts at the first close
+        self._fast = fast = close if fast is None else fast + self._fast_alpha * (close - fast)
+        self._slow = slow = close if slow is None else slow + self._slow_alpha * (close - slow)
         self._seen += 1
-        if bar.ts.date() != self._day:
-            self._day, self._since_signal = bar.ts.date(), None
-        gap = self._fast - self._slow
+        day = bar.ts.date()
+        if day != self._day:
+            self._day, self._since_signal = day, None
+        gap = fast - slow
         sign = (gap > 0) - (gap < 0)
         crossed = self._sign != 0 and sign != 0 and sign != self._sign
         if sign != 0:
             self._sign = sign
-        if self._seen < spec.warmup_bars:
-            return Decision(bias=Bias.NEUTRAL, state=SignalState.IDLE)
+        if self._seen < self._warmup:
+            return _IDLE[Bias.NEUTRAL]
         bias = Bias.BUY if sign > 0 else Bias.SELL if sign < 0 else Bias.NEUTRAL
         if crossed:
-            return self._cross(bar, bias, abs(gap) / self._slow * 1e4)
+            return self._cross(bar, bias, abs(gap) / slow * 1e4)
+        if self._since_signal is None:  # nothing to exit (most bars)
+            return _IDLE[bias]
         return self._hold(bar, bias)
 
     def _cross(self, bar: Bar, bias: Bias, gap_bps: float) -> Decision:
         confidence = gap_bps / (gap_bps + self.spec.scale_bps)
         if confidence < self.spec.min_confidence:
-            return Decision(bias=bias, state=SignalState.SETUP)
+            return quiet(bias, SignalState.SETUP)
         self._since_signal = 0
         kind = SignalType.BUY if bias is Bias.BUY else SignalType.SELL
         return self._emit(bar, bias, kind, confidence)
 
     def _hold(self, bar: Bar, bias: Bias) -> Decision:
         if self._since_signal is None:
-            return Decision(bias=bias, state=SignalState.IDLE)
+            return _IDLE[bias]
         self._since_signal += 1
         if self.spec.exit_after and self._since_signal >= self.spec.exit_after:
             self._since_signal = None
             return self._emit(bar, bias, SignalType.EXIT, 1.0)
-        return Decision(bias=bias, state=SignalState.IDLE)
+        return _IDLE[bias]
 
     def _emit(self, bar: Bar, bias: Bias, kind: SignalType, confidence: float) -> Decision:
         signal = Signal.create(
@@ -137,11 +145,12 @@ class EmaCross:
         return Decision(bias=bias, state=SignalState.TRIGGERED, signals=(signal,))
 
 
-def _ema(previous: float | None, value: float, span: int) -> float:
-    if previous is None:
-        return value
-    alpha = 2.0 / (span + 1)
-    return previous + alpha * (value - previous)
+_IDLE = {bias: quiet(bias, SignalState.IDLE) for bias in Bias}
+
+
+def _alpha(span: int) -> float:
+    """Return the smoothing factor of an exponential average over ``span`` bars."""
+    return 2.0 / (span + 1)
 
 
 register(STRATEGY_ID, EmaCrossSpec.from_params)

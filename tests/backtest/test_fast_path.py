@@ -1,9 +1,11 @@
 """The backtest's fast path gives exactly what running every 1m bar through SessionCore.apply
 gives (``reference=True``, the way a live session runs): every signal and where it ended,
-every order, fill and equity point, on seeded random configs over sample-market days."""
+every order, fill and equity point, on seeded random configs over sample-market days; and
+days run in worker processes give what one process gives."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from datetime import date, time
 from pathlib import Path
@@ -13,8 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pixity.backtest import run_backtest
+from pixity.backtest import run_backtest, workers
 from pixity.backtest.run import BacktestResult
+from pixity.errors import StoreError
 from pixity.live.config import SessionConfig
 from pixity.markettime import nse_calendar
 from pixity.sample import SampleMarket, SymbolProfile
@@ -172,3 +175,81 @@ def test_the_square_off_and_cutoff_at_their_limits(data_dir: Path) -> None:
         fast, reference = both(data_dir, params, SESSIONS[2], SESSIONS[3])
         assert snapshot(fast) == snapshot(reference), (square_off, cutoff)
         assert time.fromisoformat(square_off)  # the broker accepted it
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_days_run_in_worker_processes_give_the_one_process_result(data_dir: Path, workers: int) -> None:  # fmt: skip
+    params: dict[str, object] = {
+        "symbols": list(KEYS), "strategies": ["ref_ema_cross", "pixityAI_meta"],
+        "max_capital": 1e5, "max_daily_loss": 600.0, "run_id": "fast-path",
+        "strategy_params": {"ref_ema_cross": {"min_confidence": 0.0}},
+    }  # fmt: skip
+    config = SessionConfig.from_params({**params, "data_dir": data_dir})
+    one = run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=1)
+    seen: list[tuple[date, int, int]] = []
+    many = run_backtest(
+        config, SESSIONS[0], SESSIONS[-1], workers=workers,
+        progress=lambda day, done, total: seen.append((day, done, total)),
+    )  # fmt: skip
+    assert one.processes == 1 and many.processes == workers
+    assert snapshot(many) == snapshot(one) and one.fills
+    assert list(many.signals.signals) == list(one.signals.signals)  # the same order too
+    n = len(SESSIONS)
+    assert seen == [(day, i + 1, n) for i, day in enumerate(SESSIONS)]  # every day, in order
+
+
+def test_the_reference_path_in_worker_processes_gives_the_same_result(data_dir: Path) -> None:
+    params = random_params(random.Random(3))
+    config = SessionConfig.from_params({**params, "data_dir": data_dir})
+    fast = run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=1)
+    reference = run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=2, reference=True)
+    assert snapshot(reference) == snapshot(fast)
+
+
+def test_what_a_worker_raises_reaches_the_caller(data_dir: Path, tmp_path: Path) -> None:
+    for past in DAYS:
+        if past != MISSING:
+            source = lake.file_path(data_dir, lake.BARS, past, KEYS[0])
+            target = lake.file_path(tmp_path, lake.BARS, past, KEYS[0])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    lake.file_path(tmp_path, lake.BARS, SESSIONS[-1], KEYS[0]).write_bytes(b"not parquet")
+    params: dict[str, object] = {
+        "symbols": [KEYS[0]], "strategies": ["ref_ema_cross"], "max_capital": 1e5,
+        "max_daily_loss": 5000.0, "run_id": "fast-path", "data_dir": tmp_path,
+    }  # fmt: skip
+    config = SessionConfig.from_params(params)
+    with pytest.raises(StoreError, match="could not read lake file"):
+        run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=2)
+
+
+def test_how_many_processes_and_which_days_each_runs() -> None:
+    assert workers.process_count(None, 5) == 1  # too short to be worth a process
+    assert workers.process_count(None, 10_000) == workers.available_cpus()
+    assert workers.process_count(4, 3) == 3 and workers.process_count(2, 100) == 2
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="workers"):
+            workers.process_count(bad, 10)  # type: ignore[arg-type]
+    days = list(range(250))
+    parts = workers.stretches(days, 2)
+    assert [d for part in parts for d in part] == days  # contiguous, in order, all of them
+    assert len(parts) == 2 * workers.STRETCHES_PER_PROCESS
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert workers.stretches([1, 2, 3], 3) == [[1], [2], [3]]
+
+
+def test_a_progress_callback_that_raises_stops_the_processes(data_dir: Path) -> None:
+    params: dict[str, object] = {
+        "symbols": list(KEYS[:2]), "strategies": ["ref_ema_cross"], "max_capital": 1e5,
+        "max_daily_loss": 5000.0, "run_id": "fast-path", "data_dir": data_dir,
+    }  # fmt: skip
+
+    def stop(day: date, done: int, total: int) -> None:
+        raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_backtest(SessionConfig.from_params(params), SESSIONS[0], SESSIONS[-1], workers=2, progress=stop)  # fmt: skip
+    assert not multiprocessing.active_children()

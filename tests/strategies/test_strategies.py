@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from pixity.domain import Bar, Bias, Signal, SignalState, SignalType
 from pixity.errors import ConfigError, InvalidValueError
 from pixity.markettime import IST
-from pixity.strategies import ClosedBarGate, Decision, available, get_strategy
+from pixity.strategies import ClosedBarGate, Decision, available, get_strategy, quiet
 from pixity.strategies.reference import EmaCrossSpec
 
 KEY = "NSE_EQ|INE155A01022"
@@ -44,6 +45,7 @@ def test_unknown_and_bad_parameters_are_refused() -> None:
     [
         (bar(0, 100.0, closed=False), "forming"),
         (bar(0, 100.0, minutes=1), "1m bar"),
+        (replace(bar(0, 100.0), symbol="NSE_EQ|INE002A01018"), "offered to the strategy of"),
     ],
 )
 def test_gate_refuses_forming_and_wrong_length_bars(offered: Bar, match: str) -> None:
@@ -80,6 +82,19 @@ def test_decision_state_must_match_its_signals() -> None:
         Decision(bias=Bias.BUY, state=SignalState.IDLE, signals=(signal,))
     with pytest.raises(InvalidValueError):
         Decision(bias=Bias.BUY, state=SignalState.TRIGGERED)
+
+
+def test_quiet_is_the_decision_without_signals_and_refuses_what_it_refuses() -> None:
+    for bias in Bias:
+        for state in (SignalState.IDLE, SignalState.SETUP):
+            assert quiet(bias, state) == Decision(bias=bias, state=state)
+            assert quiet(bias, state) is quiet(bias, state)
+    with pytest.raises(InvalidValueError):
+        quiet(Bias.BUY, SignalState.TRIGGERED)
+    with pytest.raises(InvalidValueError):
+        quiet("BUY", SignalState.IDLE)  # type: ignore[arg-type]  # equal to Bias.BUY, not one
+    with pytest.raises(InvalidValueError):
+        quiet(Bias.BUY, "IDLE")  # type: ignore[arg-type]
 
 
 def run(closes: list[float], **params: object) -> list[Decision]:

@@ -125,9 +125,12 @@ class FeatureState:
 
     def update(self, bar: Bar) -> dict[str, float] | None:
         """Take the next bar; return its features, or None while warming up."""
-        minutes = minutes_since_open(bar.ts)
-        self._update_levels(bar, to_ist(bar.ts).date())
-        history = self._slot_volumes.setdefault(minutes, deque(maxlen=VOLUME_DAYS))
+        local = to_ist(bar.ts)
+        minutes = local.hour * 60 + local.minute - _OPEN_MINUTE  # minutes_since_open()
+        self._update_levels(bar, local.date())
+        history = self._slot_volumes.get(minutes)
+        if history is None:
+            history = self._slot_volumes[minutes] = deque(maxlen=VOLUME_DAYS)
         mean = sum(history) / VOLUME_DAYS if len(history) == VOLUME_DAYS else None
         history.append(bar.volume)
         self._closes.append(bar.close)
@@ -136,33 +139,38 @@ class FeatureState:
         return self._features(bar, minutes, mean)
 
     def _update_levels(self, bar: Bar, day: date) -> None:
-        close = bar.close
+        # Run on every bar of a week of warm-up, every backtest day: _step() is written out
+        # (the same arithmetic), and so are max() and min() of two (``b if b > a else a`` is
+        # max(a, b), ``b if b < a else a`` min(a, b), down to which one they return).
+        close, high, low = bar.close, bar.high, bar.low
         if self._seen == 0:
             self._ema_fast = self._ema_slow = close
-            self._atr = bar.high - bar.low
+            self._atr = high - low
         else:
             prev = self._closes[-1]
-            true_range = max(bar.high, prev) - min(bar.low, prev)
-            self._ema_fast = _step(self._ema_fast, close, _A_FAST)
-            self._ema_slow = _step(self._ema_slow, close, _A_SLOW)
-            self._atr = _step(self._atr, true_range, _A_ATR)
+            true_range = (prev if prev > high else high) - (prev if prev < low else low)
+            self._ema_fast += _A_FAST * (close - self._ema_fast)
+            self._ema_slow += _A_SLOW * (close - self._ema_slow)
+            self._atr += _A_ATR * (true_range - self._atr)
             self._update_rsi(close - prev)
         if day != self._day:
             self._day, self._day_open, self._pv, self._vol = day, bar.open, 0.0, 0.0
-        self._pv += (bar.high + bar.low + close) / 3.0 * bar.volume
+        self._pv += (high + low + close) / 3.0 * bar.volume
         self._vol += bar.volume
         vwap = self._pv / self._vol if self._vol > 0 else close
-        atr = max(self._atr, ATR_FLOOR * close)
+        floor = ATR_FLOOR * close
+        atr = floor if floor > self._atr else self._atr
         self.levels = Levels(self._ema_fast, self._ema_slow, vwap, atr)
         self._seen += 1
 
     def _update_rsi(self, change: float) -> None:
-        gain, loss = max(change, 0.0), max(-change, 0.0)
+        gain = 0.0 if 0.0 > change else change  # max(change, 0.0)
+        loss = 0.0 if 0.0 > -change else -change  # max(-change, 0.0)
         if self._seen == 1:  # the first change seeds the averages
             self._gain, self._loss = gain, loss
         else:
-            self._gain = _step(self._gain, gain, _A_RSI)
-            self._loss = _step(self._loss, loss, _A_RSI)
+            self._gain += _A_RSI * (gain - self._gain)
+            self._loss += _A_RSI * (loss - self._loss)
 
     def _features(self, bar: Bar, minutes: int, mean: float) -> dict[str, float]:
         levels = self.levels

@@ -30,8 +30,8 @@ import pandas as pd
 
 from pixity.domain import Bar
 from pixity.errors import ConfigError, InvalidValueError
-from pixity.markettime import SESSION_MINUTES, to_ist
-from pixity.strategies.pixity_meta.features import Levels, minutes_since_open
+from pixity.markettime import SESSION_MINUTES, SESSION_OPEN, to_ist
+from pixity.strategies.pixity_meta.features import Levels
 
 BAR_MINUTES = 15
 LAST_BAR_MINUTES = SESSION_MINUTES - BAR_MINUTES  # the 15:15 bar, 360 minutes after 09:15
@@ -77,27 +77,36 @@ class RuleState:
     def update(self, bar: Bar, levels: Levels, *, warm: bool) -> RuleResult:
         """Take the next bar and its levels; return the trend and the candidate."""
         ts = to_ist(bar.ts)
-        if ts.date() != self._day:
-            self._day, self._prev = ts.date(), None
+        day = ts.date()
+        if day != self._day:
+            self._day, self._prev = day, None
             self._buy.clear()
             self._sell.clear()
         reach = self.params.pullback_atr * levels.atr
-        self._buy.append(bar.low <= max(levels.ema_fast, levels.vwap) + reach)
-        self._sell.append(bar.high >= min(levels.ema_fast, levels.vwap) - reach)
-        trend = _sign(bar.close - levels.ema_slow)
-        minutes = minutes_since_open(ts)
+        fast, vwap = levels.ema_fast, levels.vwap
+        # max() and min() of two, written out (see FeatureState._update_levels).
+        self._buy.append(bar.low <= (vwap if vwap > fast else fast) + reach)
+        self._sell.append(bar.high >= (vwap if vwap < fast else fast) - reach)
+        close = bar.close
+        trend = _sign(close - levels.ema_slow)
+        minutes = ts.hour * 60 + ts.minute - _OPEN_MINUTE  # minutes_since_open()
         candidate = NONE
         if warm and self._prev is not None and minutes < LAST_BAR_MINUTES:
-            if trend == BUY and any(self._buy) and bar.close > self._prev[0]:
+            if trend == BUY and any(self._buy) and close > self._prev[0]:
                 candidate = BUY
-            elif trend == SELL and any(self._sell) and bar.close < self._prev[1]:
+            elif trend == SELL and any(self._sell) and close < self._prev[1]:
                 candidate = SELL
         self._prev = (bar.high, bar.low)
-        return RuleResult(trend, candidate)
+        return _RESULTS[trend, candidate]
 
 
 def _sign(value: float) -> int:
     return (value > 0) - (value < 0)
+
+
+# Every answer there can be, made once (a result is frozen): one is handed out per bar.
+_RESULTS = {(t, c): RuleResult(t, c) for t in (BUY, SELL, NONE) for c in (BUY, SELL, NONE)}
+_OPEN_MINUTE = SESSION_OPEN.hour * 60 + SESSION_OPEN.minute
 
 
 _NEEDS = ("symbol", "bar_ts", "high", "low", "close", "minutes", "warm", "ema_fast", "ema_slow")

@@ -37,7 +37,7 @@ from pathlib import Path
 from pixity.domain import Bar, Bias, Signal, SignalState, SignalType
 from pixity.errors import ConfigError
 from pixity.markettime import to_ist
-from pixity.strategies.base import Decision, register
+from pixity.strategies.base import Decision, quiet, register
 from pixity.strategies.pixity_meta import STRATEGY_ID
 from pixity.strategies.pixity_meta.artifact import (
     DEFAULT_DIR,
@@ -167,9 +167,8 @@ class MetaStrategy:
         barrier = Barrier.open(side, bar.close, atr, self._barrier)
         self._trade = _Trade(barrier=barrier, day=to_ist(bar.ts).date())
         kind = SignalType.BUY if side == BUY else SignalType.SELL
-        log.debug(
-            "%s %s %s %s p=%.4f", STRATEGY_ID, self.symbol, bar.ts.isoformat(), kind, confidence
-        )
+        if log.isEnabledFor(logging.DEBUG):  # formatting the time costs, on every warm-up too
+            log.debug("%s %s %s %s p=%.4f", STRATEGY_ID, self.symbol, bar.ts.isoformat(), kind, confidence)  # fmt: skip
         return self._signal(bar, kind, confidence)
 
     def _exit(self, bar: Bar) -> Signal | None:
@@ -186,7 +185,8 @@ class MetaStrategy:
         if reason is None:
             return None
         self._trade, self.last_exit = None, reason
-        log.debug("%s %s %s EXIT (%s)", STRATEGY_ID, self.symbol, bar.ts.isoformat(), reason)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s EXIT (%s)", STRATEGY_ID, self.symbol, bar.ts.isoformat(), reason)
         return self._signal(bar, SignalType.EXIT, 1.0)
 
     def _signal(self, bar: Bar, kind: SignalType, confidence: float) -> Signal:
@@ -201,8 +201,8 @@ class MetaStrategy:
 
 def _decision(bias: Bias, state: SignalState, signals: list[Signal]) -> Decision:
     if signals:
-        state = SignalState.TRIGGERED
-    return Decision(bias=bias, state=state, signals=tuple(signals))
+        return Decision(bias=bias, state=SignalState.TRIGGERED, signals=tuple(signals))
+    return quiet(bias, state)
 
 
 register(STRATEGY_ID, MetaSpec.from_params, takes_data_dir=True)
