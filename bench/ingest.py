@@ -180,13 +180,18 @@ async def bare_client(url: str, n: int, mode: str, warmup: float, duration: floa
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
         await ws.send(build_request(Method.SUB, keys(n), Mode(mode)))
-        start = time.monotonic() + warmup
-        end, trades, last, cpu0, started = start + duration, 0, start, 0.0, False
+        # The window opens ``warmup`` after the first trade: the server may first spend
+        # seconds encoding its tape for the mode subscribed.
+        start = end = last = float("inf")
+        trades, cpu0, started = 0, 0.0, False
         try:
             async for raw in ws:  # a heartbeat comes every 20 ms: no long waits
                 frame = decode_frame(raw)  # type: ignore[arg-type]
                 got = sum(1 for q in frame.quotes if q.ltp is not None and q.ltt_ms is not None)
                 now = time.monotonic()
+                if got and start == float("inf"):
+                    start = now + warmup
+                    end, last = start + duration, start
                 if now >= start and not started:
                     started, cpu0 = True, time.process_time()
                     print("WINDOW", flush=True)
