@@ -208,7 +208,12 @@ def test_bad_frames_are_counted_by_reason_and_good_ticks_make_the_bars(tmp_path:
         <= stats["unknown_keys"] + dup
     )
     assert stats["bad_prices"] > 0 and stats["unknown_keys"] > 0
-    assert rejected["duplicate"] >= stats["duplicate_frames"] > 0
+    # A duplicated frame's copy repeats its trades: refused as duplicates (or as late, when a
+    # reordered frame that closed their bar came between the two). Each of the two copies is
+    # garbled at the malformed rate (5 %), which loses about a tenth of them; frames of more
+    # than one trade give more than one (one run gave 123 for 127 duplicated frames).
+    assert rejected["duplicate"] + rejected.get("late", 0) >= 0.8 * stats["duplicate_frames"] > 0
+    assert rejected["duplicate"] > 0
     assert stats["reordered_frames"] > 0
     by_reason = {
         s.labels["reason"]: s.value
