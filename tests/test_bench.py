@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("bench_bars.py", ["--symbols", "2", "--repeat", "1"]),
         ("bench_store.py", ["--ticks", "600"]),
         ("ingest.py", ["--quick"]),
+        ("feedserver.py", ["--quick"]),
         ("signal_latency.py", ["--quick"]),
         ("scanner.py", ["--quick"]),
         ("backtest.py", ["--quick"]),
