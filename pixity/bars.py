@@ -312,8 +312,9 @@ class TickAggregator(_Aggregator):
         state = self._symbols.get(symbol)
         builder = None if state is None else state.builder
         if state is None or builder is None or not builder.start_ms <= ms < builder.end_ms:
-            # Not inside a forming bar's span (the common case, per tick, which lies in the
-            # session and neither closes the bar nor is late): route it.
+            # Not inside the forming bar's span, so route it. (The common case, per tick, is
+            # inside it: that span lies in the session, and such a tick neither closes the bar
+            # nor is late, which is what ``_route`` would find.)
             when = from_epoch_ms(ms)
             if not in_session(when):
                 return TickOutcome.OUTSIDE_SESSION
