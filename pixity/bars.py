@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pixity.clock import Clock
-from pixity.domain import Bar, Tick, TickRow
+from pixity.domain import Bar, Tick, TickRow, tick_row
 from pixity.errors import DataIntegrityError, InvalidValueError
 from pixity.markettime import bar_end, bar_start, from_epoch_ms, in_session, to_epoch_ms, to_ist
 
@@ -294,9 +294,7 @@ class TickAggregator(_Aggregator):
 
     def on_tick(self, tick: Tick) -> TickOutcome:
         """Apply one tick, closing the bars it ends; return (and count) what happened."""
-        row = (tick.symbol, to_epoch_ms(tick.ts), tick.price, tick.last_qty, tick.cum_volume,
-               tick.seq, tick.volume)  # fmt: skip
-        return self.on_trade(row)
+        return self.on_trade(tick_row(tick))
 
     def on_trade(self, row: TickRow) -> TickOutcome:
         """Apply one tick given as its ``TickRow``; return (and count) what happened.

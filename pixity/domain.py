@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pixity.errors import InvalidValueError
-from pixity.markettime import IST, format_ts, require_aware, to_ist
+from pixity.markettime import IST, format_ts, require_aware, to_epoch_ms, to_ist
 
 # Upstox instrument keys: segment '|' token, e.g. NSE_EQ|INE155A01022, NSE_INDEX|Nifty 50.
 INSTRUMENT_KEY_RE = re.compile(
@@ -215,6 +215,12 @@ class Tick:
 # rows from these directly, without a ``Tick`` per trade; its validator makes sure the values
 # are exactly what a ``Tick`` accepts.
 TickRow = tuple[str, int, float, int, int | None, int, int]
+
+
+def tick_row(tick: Tick) -> TickRow:
+    """Return ``tick`` as the ``ticks`` table's row."""
+    return (tick.symbol, to_epoch_ms(tick.ts), tick.price, tick.last_qty, tick.cum_volume,
+            tick.seq, tick.volume)  # fmt: skip
 
 
 def attributed_volume(prev_cum: int | None, cum: int | None, last_qty: int) -> int:

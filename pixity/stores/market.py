@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from pixity.domain import Bar, FeedState, FeedStatus, Gap, Tick, TickRow
+from pixity.domain import Bar, FeedState, FeedStatus, Gap, Tick, TickRow, tick_row
 from pixity.errors import DataIntegrityError, InvalidValueError, StoreError
 from pixity.frames import conform_bars_frame, conform_ticks_frame
 from pixity.markettime import (
@@ -253,18 +253,6 @@ def _opt_ts(when: datetime | None) -> str | None:
     return None if when is None else format_ts(when)
 
 
-def _tick_row(tick: Tick) -> TickRow:
-    return (
-        tick.symbol,
-        to_epoch_ms(tick.ts),
-        tick.price,
-        tick.last_qty,
-        tick.cum_volume,
-        tick.seq,
-        tick.volume,
-    )
-
-
 def _bar_row(bar: Bar) -> tuple[object, ...]:
     if bar.minutes != 1:
         raise InvalidValueError(
@@ -299,7 +287,7 @@ class MarketStore(SqliteWriter):
         Tick times are stored as epoch milliseconds (the feed's precision). Replaying a batch
         adds nothing. ``state`` (ingest's journal position) commits with the rows it covers.
         """
-        return self.write_rows([_tick_row(tick) for tick in ticks], bars, state=state)
+        return self.write_rows([tick_row(tick) for tick in ticks], bars, state=state)
 
     def write_rows(
         self,

@@ -11,13 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_support import OTHER, SYM, SYM2, T0, Harness, config, frame, quote, reader
 
-from pixity.domain import Tick
+from pixity.domain import Tick, tick_row
 from pixity.errors import InvalidValueError
 from pixity.feeds.upstox_trades import TradeEntry
 from pixity.feeds.upstox_wire import Mode, Quote
 from pixity.ingest.validate import MAX_QUANTITY, QuoteValidator, Reason
 from pixity.markettime import from_epoch_ms, session_close, to_epoch_ms
-from pixity.stores.market import _tick_row
 
 S = timedelta(seconds=1)
 
@@ -138,7 +137,7 @@ def test_a_row_is_exactly_what_a_tick_holds_and_stores(stream: list[TradeEntry])
         symbol, ms, price, ltq, vtt, seq, volume = result
         tick = Tick(symbol=symbol, ts=from_epoch_ms(ms), price=price, last_qty=ltq,
                     cum_volume=vtt, volume=volume, seq=seq)  # fmt: skip
-        assert _tick_row(tick) == result
+        assert tick_row(tick) == result
         assert (price.__class__, ltq.__class__, ms.__class__) == (float, int, int)
         validator.accept(result)
 
