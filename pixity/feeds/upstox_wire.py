@@ -550,8 +550,12 @@ def frame_header(kind: FrameKind, current_ts_ms: int) -> bytes:
     value = current_ts_ms & 0xFFFF_FFFF_FFFF_FFFF  # int64: a negative one takes ten bytes
     if not value:
         return _TYPE_FIELD[kind]
-    out = bytearray(_TYPE_FIELD[kind])
-    out += _TS_TAG
+    return _TYPE_FIELD[kind] + _TS_TAG + varint(value)
+
+
+def varint(value: int) -> bytes:
+    """Return ``value`` (an unsigned 64-bit int) as a protobuf varint."""
+    out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7

@@ -25,6 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.internal import wire_format
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
+from pixity.feeds.upstox_wire import varint
 from pixity.feedserver.tape import Tape, depth
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ _U7 = np.uint64(7)
 _LOW7 = np.uint64(0x7F)
 
 Index = np.ndarray | None  # which entries of a block a node writes (None: all of them)
-
-
-def varint(value: int) -> bytes:
-    """Return ``value`` (an unsigned 64-bit int) as a protobuf varint."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _tag(fd: FieldDescriptor, wire: int) -> bytes:
