@@ -74,18 +74,8 @@ class Runner:
 
     def warm(self, bar: Bar) -> None:
         """Feed a history bar: the strategy learns from it, its decision is not acted on."""
-        # ``failed``, inline: a backtest warms runners on every bar of five days, every day.
-        if self._change is None and self._state.status is RunnerStatus.ERROR:
-            return
-        try:  # _decide(), inline
-            decision = self.gate.on_bar(bar)
-            self._seen += 1
-            if decision.signals:
-                _check_signals(decision, self.spec.strategy_id, bar)
-        except Exception as exc:  # noqa: BLE001 - logged with its traceback by _fail
-            self._fail(bar, exc)
-            return
-        self.warmed += 1
+        if not self.failed and self._decide(bar) is not None:
+            self.warmed += 1
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the signals to act on (``state`` is the new state)."""
