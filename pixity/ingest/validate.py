@@ -96,7 +96,7 @@ class QuoteValidator:
         if ltp is None or ltt_ms is None:
             return None
         if not (ltp.__class__ is float and 0.0 < ltp < math.inf):  # NaN fails both
-            if ltp.__class__ is not float and not isinstance(ltp, int | float):
+            if isinstance(ltp, bool) or not isinstance(ltp, int | float):  # as a Tick refuses
                 raise InvalidValueError(f"{key}: ltp {ltp!r} is not a number")
             if not math.isfinite(ltp) or ltp <= 0:
                 return Reason.BAD_PRICE

@@ -146,6 +146,8 @@ def test_a_value_no_decoder_gives_is_refused_not_stored() -> None:
     validator = QuoteValidator([SYM], T0.date(), trading_day=True)
     with pytest.raises(InvalidValueError, match="ltp 'x' is not a number"):
         validator.check((SYM, "x", _OPEN_MS, 1, None))  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="ltp True is not a number"):
+        validator.check((SYM, True, _OPEN_MS, 1, None))  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError, match=r"ltt 1748835900000.0 is not an int"):
         validator.check((SYM, 100.0, float(_OPEN_MS), 1, None))  # type: ignore[arg-type]
     assert validator.check((SYM, 100, _OPEN_MS, 1, None)) == (SYM, _OPEN_MS, 100.0, 1, None, 0, 1)  # type: ignore[arg-type]
