@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import orjson
 import pandas as pd
 
 from pixity.domain import Bar, FeedState, FeedStatus, Gap, Tick, TickRow, tick_row
@@ -253,6 +254,21 @@ def _opt_ts(when: datetime | None) -> str | None:
     return None if when is None else format_ts(when)
 
 
+def _json_array(rows: Sequence[Sequence[object]]) -> str:
+    """Return ``rows`` as the JSON array that ``json_each`` reads in one statement.
+
+    orjson writes the same shortest round-trip numbers as ``json`` an order of magnitude
+    faster; this runs in the flusher thread while it holds the GIL the feed loop needs, once
+    per flush over every row. What orjson refuses (an int past 64 bits, say) goes through
+    ``json``, as all rows did before, so the table's constraints judge it, not the encoder.
+    """
+    try:
+        # text, not bytes: SQLite would take a BLOB for JSONB (3.45+) or refuse it
+        return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows)
+
+
 def _bar_row(bar: Bar) -> tuple[object, ...]:
     if bar.minutes != 1:
         raise InvalidValueError(
@@ -304,12 +320,12 @@ class MarketStore(SqliteWriter):
         bar_rows = [_bar_row(bar) for bar in bars]
         if not tick_rows and not bar_rows and state is None:
             return 0
+        ticks_json = _json_array(tick_rows) if tick_rows else None
+        bars_json = _json_array(bar_rows) if bar_rows else None
         with self.transaction(f"write {len(tick_rows)} ticks, {len(bar_rows)} bars") as conn:
-            added = (
-                conn.execute(_INSERT_TICK, (json.dumps(tick_rows),)).rowcount if tick_rows else 0
-            )
-            if bar_rows:
-                conn.execute(_UPSERT_BAR, (json.dumps(bar_rows),))
+            added = conn.execute(_INSERT_TICK, (ticks_json,)).rowcount if ticks_json else 0
+            if bars_json:
+                conn.execute(_UPSERT_BAR, (bars_json,))
             if state is not None:
                 conn.execute(_UPSERT_STATE, _state_row(state))
         return added

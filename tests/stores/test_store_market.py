@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from store_samples import SYM, SYM2, T0, bar, gap, tick
 
-from pixity.domain import Bar, FeedState, FeedStatus, Tick
+from pixity.domain import Bar, FeedState, FeedStatus, Tick, tick_row
 from pixity.errors import DataIntegrityError, InvalidValueError, StoreError
 from pixity.markettime import IST, ist
 from pixity.stores import MarketReader, MarketStore, StorePaths
@@ -94,6 +97,46 @@ def test_closed_bar_is_never_overwritten_by_a_forming_one(
     store.write_batch([], [bar(0, closed=False, ticks=9)])
     store.write_batch([], [dataclasses.replace(closed, close=101.0)])  # closed is final
     assert reader.bars_1m() == [closed]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    price=st.floats(min_value=5e-324, max_value=1e300, allow_nan=False, allow_infinity=False),
+    qty=st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_tick_rows_keep_every_float_and_int_exactly(
+    store: MarketStore, price: float, qty: int
+) -> None:
+    """Rows reach SQLite as JSON text: each number must parse back to the very same value."""
+    row = (SYM, 1_748_835_900_123, price, qty, qty, 0, qty)
+    store.connection.execute("DELETE FROM ticks")
+    assert store.write_rows([row], []) == 1
+    stored = store.connection.execute("SELECT ltp, ltq, vtt, volume FROM ticks").fetchone()
+    assert stored == (price, qty, qty, qty)
+    assert type(stored[0]) is float and type(stored[1]) is int
+
+
+def test_numpy_values_in_rows_are_stored_as_their_python_values(
+    store: MarketStore, reader: MarketReader
+) -> None:
+    written = tick(2)
+    symbol, ltt, ltp, ltq, vtt, seq, volume = tick_row(written)
+    assert vtt is not None
+    row = (symbol, np.int64(ltt), np.float64(ltp), np.int64(ltq), np.int64(vtt), seq, volume)
+    assert store.write_rows([row], []) == 1  # type: ignore[list-item]
+    assert reader.ticks() == [written]
+
+
+def test_a_row_past_64_bit_ints_is_judged_by_the_table_not_the_encoder(
+    store: MarketStore,
+) -> None:
+    """orjson refuses such an int; the row goes through ``json`` and the CHECK refuses it."""
+    row = (SYM, 1_748_835_900_123, 100.5, 3, None, 0, -(2**70))
+    with pytest.raises(StoreError, match="CHECK constraint failed"):
+        store.write_rows([row], [])
+    assert count(store, "ticks") == 0
 
 
 def test_write_batch_refuses_bars_that_are_not_one_minute(store: MarketStore) -> None:
