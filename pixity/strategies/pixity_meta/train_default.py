@@ -3,7 +3,8 @@
 ``python -m pixity.strategies.pixity_meta.train_default [--out DIR]`` (``make model``) trains
 on ``SYMBOLS`` x the first ``DAYS`` NSE trading days of 2025 of ``SampleMarket(seed=SEED)``,
 resampled to 15m bars exactly as the live session does, and writes the artifact to ``DIR``
-(default: the one shipped in the package). The same library versions give the same bytes.
+(default: the one shipped in the package). The same library versions on the same kind of
+CPU (``training.float_platform``, recorded in the metadata) give the same bytes.
 """
 
 from __future__ import annotations

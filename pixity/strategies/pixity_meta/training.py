@@ -8,6 +8,7 @@ and parameters give the same model and metadata.
 
 from __future__ import annotations
 
+import importlib
 import platform
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from pixity.errors import ConfigError, InvalidValueError
 from pixity.strategies.pixity_meta import STRATEGY_ID
@@ -77,15 +79,18 @@ def train(bars: pd.DataFrame, params: TrainingParams, *, version: str, source: s
     x = design_matrix(table, table["side"])
     y = table["label"].to_numpy(dtype="int64")
     embargo = timedelta(minutes=BAR_MINUTES * params.barrier.horizon)
-    metrics = walk_forward(
-        x,
-        y,
-        table[["bar_ts", "exit_ts"]],
-        params.model,
-        threshold=params.threshold,
-        embargo=embargo,
-    )
-    model = fit_model(x, y, params.model)
+    # One BLAS thread: how a BLAS splits a product between threads changes its rounding, and
+    # the same data must give the same model bytes on a laptop of any core count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        metrics = walk_forward(
+            x,
+            y,
+            table[["bar_ts", "exit_ts"]],
+            params.model,
+            threshold=params.threshold,
+            embargo=embargo,
+        )
+        model = fit_model(x, y, params.model)
     metadata = _metadata(bars, table, params, metrics, version=version, source=source)
     return Trained(model=model, metadata=metadata, candidates=table)
 
@@ -127,7 +132,31 @@ def _metadata(
         },
         "metrics": metrics,
         "library_versions": library_versions(),
+        "float_platform": float_platform(),
     }
+
+
+def float_platform() -> dict[str, str]:
+    """Return what, beside the library versions, decides the fitted floats' last bits.
+
+    numpy picks its kernels (sums, ``exp``, ...) by the CPU's SIMD features and OpenBLAS its
+    own by the CPU model; a wider vector sums in another order and rounds differently. The
+    model then differs in the last bits of its coefficients (its predictions agree to far
+    below 1e-9), so two builds are byte-for-byte comparable only where this is the same.
+    """
+    try:  # numpy's own record of what it dispatches on (numpy.show_runtime prints it)
+        umath = importlib.import_module("numpy._core._multiarray_umath")
+        dispatch, found = umath.__cpu_dispatch__, umath.__cpu_features__
+    except (ImportError, AttributeError):  # a numpy that keeps them elsewhere: say so
+        simd = "unknown"
+    else:
+        simd = " ".join(f for f in dispatch if found.get(f)) or "baseline"
+    blas = sorted(
+        f"{info.get('internal_api')} {info.get('version')} {info.get('architecture')}"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    )
+    return {"machine": platform.machine(), "numpy_simd": simd, "blas": ", ".join(blas)}
 
 
 def library_versions() -> dict[str, str]:

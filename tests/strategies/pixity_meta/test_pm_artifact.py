@@ -143,6 +143,9 @@ def test_the_shipped_artifact_is_small_loadable_and_packaged() -> None:
     assert meta["training"]["days"] == 60 and len(meta["training"]["symbols"]) == 6
     assert len(meta["training"]["data_sha256"]) == 64
     assert set(meta["library_versions"]) >= {"scikit-learn", "numpy", "joblib"}
+    platform = meta["float_platform"]  # what says whether a rebuild can match it byte for byte
+    assert set(platform) == {"machine", "numpy_simd", "blas"}
+    assert platform["numpy_simd"] != "unknown" and "openblas" in platform["blas"]
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]["pixity.strategies.pixity_meta"]
