@@ -11,6 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
+@pytest.mark.serial  # each benchmark loads the machine with several processes
 @pytest.mark.parametrize(
     ("script", "args"),
     [

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from procs import poll
 
-pytestmark = pytest.mark.slow
+# serial: it counts the machine's Jupyter kernels, which other tests' sessions would add to.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 KEYS = {
     "NSE_EQ|INE155A01022", "NSE_EQ|INE118H01025", "NSE_EQ|INE002A01018",

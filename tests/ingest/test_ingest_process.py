@@ -97,6 +97,7 @@ def test_health_and_metrics_over_http(tmp_path: Path) -> None:
         assert name in families
 
 
+@pytest.mark.serial  # a bound on the time between commits
 def test_flush_cadence_under_load(tmp_path: Path) -> None:
     source = tmp_path / "source.journal"
     write_journal(source, session_frames(minutes=6, trade_p=0.9))  # ~3000 ticks/s at 120x

@@ -69,7 +69,7 @@ from pixity.markettime import parse_ts, to_epoch_ms
 from pixity.stores.market import MarketReader
 from pixity.stores.paths import StorePaths
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800 if SOAK else 240)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800 if SOAK else 240)]
 
 DURATION_S = 600.0 if SOAK else 120.0
 WARMUP_S = 0.2 * DURATION_S

@@ -76,6 +76,7 @@ DROPS = 8 if SOAK else 4
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # bounds on reconnect and recovery times
 @TIMEOUT
 def test_drops_reconnect_within_the_backoff_bound_and_record_a_gap_each(tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -162,6 +163,7 @@ WATCH_PERIOD_S = min(NO_DATA_S / 4, 1.0)  # how often the watchdog looks
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # bounds on reconnect and recovery times
 @TIMEOUT
 def test_stall_while_open_is_reported_recycled_and_recovered_and_after_close_is_normal(
     tmp_path: Path,
@@ -284,6 +286,7 @@ def swap(old: Exchange, tmp: Path, name: str, *flags: str) -> Exchange:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # bounds on reconnect and recovery times
 @TIMEOUT
 def test_black_hole_times_out_is_reported_and_recovers_on_the_same_port(tmp_path: Path) -> None:
     data = tmp_path / "data"

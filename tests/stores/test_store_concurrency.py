@@ -41,6 +41,7 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # five processes that want every core, and a floor on their reads
 def test_one_writer_four_readers_see_only_whole_transactions(tmp_path: Path) -> None:
     db = StorePaths(tmp_path).market
     MarketStore(db).close()  # created and migrated before anyone reads it
