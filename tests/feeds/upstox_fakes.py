@@ -129,8 +129,14 @@ class FakeFeed:
         self.conns.append(conn)
         plan = self.plans(len(self.conns) - 1)
         reader = asyncio.create_task(_read_requests(ws, conn))
+        subscribed = asyncio.create_task(conn.subscribed.wait())
         try:
-            await asyncio.wait_for(conn.subscribed.wait(), 5)
+            # A client may go away before it subscribes (a test ending as the feed reconnects):
+            # then the reader ends and so does this handler, or the server's close would wait
+            # out the whole bound for a subscription that cannot come.
+            await asyncio.wait({subscribed, reader}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+            if not conn.subscribed.is_set():
+                return
             if plan.text_first:
                 await ws.send("hello")
             for seq in range(plan.frames):
@@ -145,6 +151,7 @@ class FakeFeed:
             await reader
         finally:
             reader.cancel()
+            subscribed.cancel()
 
 
 async def _read_requests(ws: ServerConnection, conn: Conn) -> None:
