@@ -127,8 +127,15 @@ def test_scanner_shows_runners_signals_and_health(system: tuple[Path, Proc, int]
             lambda: next((k for k, v in rows(driver).items() if v["last_signal"] not in ("", "–")), None),
             timeout=120, what="a signal in the table",
         )  # fmt: skip
+
+        # The table and the row picker are two widgets: the browser may show one refresh's
+        # table before the same refresh's options reach the picker.
+        def picker_option() -> str | None:
+            picker = Select(driver.find_element(By.CSS_SELECTOR, ".pixity-row-select select"))
+            return next((o.text for o in picker.options if o.text.startswith(signalled)), None)
+
+        option = poll(picker_option, timeout=30, what=f"{signalled} among the row picker's options")
         select = Select(driver.find_element(By.CSS_SELECTOR, ".pixity-row-select select"))
-        option = next(o.text for o in select.options if o.text.startswith(signalled))
         select.select_by_visible_text(option)
         cells = poll(
             lambda: texts(driver, "#pixity-drawer-signals td.pixity-bar_ts"),
