@@ -11,6 +11,7 @@ import pytest
 from pm_support import sample_frame
 
 from pixity.errors import ConfigError
+from pixity.strategies.pixity_meta import training
 from pixity.strategies.pixity_meta.artifact import (
     DEFAULT_DIR,
     METADATA_FILE,
@@ -23,7 +24,7 @@ from pixity.strategies.pixity_meta.artifact import (
 )
 from pixity.strategies.pixity_meta.features import FEATURE_NAMES
 from pixity.strategies.pixity_meta.model import MODEL_FEATURES, ModelParams, design_matrix
-from pixity.strategies.pixity_meta.training import Trained, TrainingParams, train
+from pixity.strategies.pixity_meta.training import Trained, TrainingParams, float_platform, train
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -152,3 +153,18 @@ def test_the_shipped_artifact_is_small_loadable_and_packaged() -> None:
     shipped = {p.name for p in DEFAULT_DIR.iterdir()}
     assert shipped == {MODEL_FILE, METADATA_FILE}
     assert all(any(Path("default_model", n).match(g) for g in package_data) for n in shipped)
+
+
+def test_float_platform_says_unknown_where_numpy_keeps_no_dispatch_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here = float_platform()
+    assert here["numpy_simd"] not in ("", "unknown")
+
+    def missing(name: str) -> object:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(training.importlib, "import_module", missing)
+    elsewhere = float_platform()
+    assert elsewhere["numpy_simd"] == "unknown"  # never a guess that could match another CPU
+    assert elsewhere["machine"] == here["machine"] and elsewhere["blas"] == here["blas"]
