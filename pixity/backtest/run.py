@@ -46,7 +46,7 @@ from pixity.live.core import (
     SessionCore,
     make_runners,
     new_broker,
-    warm_in_order,
+    warm_by_symbol,
     warmup_start,
 )
 from pixity.live.engine import STOPPED_BEFORE_PRICE
@@ -113,6 +113,7 @@ class History:
         self._1m: dict[date, list[Bar]] = {}
         self._resampled: dict[date, Resampled] = {}
         self._15m: dict[date, list[Bar]] = {}
+        self._15m_of: dict[date, dict[str, list[Bar]]] = {}
 
     def columns(self, day: date) -> DayBars | None:
         """Return ``day``'s 1m bars as columns, or None where only ``bars_1m`` takes them."""
@@ -153,9 +154,26 @@ class History:
                 self._15m[day] = sorted(bars, key=lambda b: (b.ts, b.symbol))
         return self._15m[day]
 
+    def bars_15m_of(self, day: date) -> dict[str, list[Bar]]:
+        """Return ``day``'s bars of the session's timeframe, each symbol's in time order."""
+        if day not in self._15m_of:
+            resampled = self.resampled(day)
+            of: dict[str, list[Bar]] = {}
+            if resampled is not None:
+                # Resampled bars are by (symbol, time): each symbol's are one run.
+                starts = np.flatnonzero(np.diff(resampled.symbol, prepend=-1)).tolist()
+                ends = [*starts[1:], len(resampled.bars)] if starts else []
+                for lo, hi in zip(starts, ends, strict=True):
+                    of[resampled.bars[lo].symbol] = resampled.bars[lo:hi]
+            else:
+                for bar in self.bars_15m(day):
+                    of.setdefault(bar.symbol, []).append(bar)
+            self._15m_of[day] = of
+        return self._15m_of[day]
+
     def forget_before(self, day: date) -> None:
         """Drop what no later day can need (bounded memory over long backtests)."""
-        for store in (self._columns, self._1m, self._resampled, self._15m):
+        for store in (self._columns, self._1m, self._resampled, self._15m, self._15m_of):
             for old in [d for d in store if d < day]:
                 del store[old]
 
@@ -270,8 +288,8 @@ def run_day(config: SessionConfig, day: date, history: History, result: Backtest
     runners = make_runners(config)
     first = warmup_start(runners, day, config.warmup_days)
     history.forget_before(first)
-    for past in nse_calendar().trading_days(first, day - timedelta(days=1)):
-        warm_in_order(runners, history.bars_15m(past))
+    past = nse_calendar().trading_days(first, day - timedelta(days=1))
+    warm_by_symbol(runners, [history.bars_15m_of(d) for d in past])
     ledger = MemoryLedger()
     book = result.signals
 

@@ -8,8 +8,9 @@ it is given, the broker writes through its ledger.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -93,13 +94,29 @@ def warm_resampled(runners: Sequence[Runner], bars: Sequence[Bar]) -> int:
 
 def warm_in_order(runners: Sequence[Runner], bars: Iterable[Bar]) -> int:
     """Feed the runners history bars of their length already sorted by (time, symbol)."""
-    of = runners_by_symbol(runners)
+    of_symbol: dict[str, list[Bar]] = {}
     fed = 0
     for bar in bars:
         fed += 1
-        for runner in of.get(bar.symbol, ()):
-            runner.warm(bar)
+        of_symbol.setdefault(bar.symbol, []).append(bar)
+    warm_by_symbol(runners, [of_symbol])
     return fed
+
+
+def warm_by_symbol(runners: Sequence[Runner], parts: Sequence[Mapping[str, Sequence[Bar]]]) -> None:
+    """Feed each runner its symbol's history bars: those of ``parts[0]``, then ``parts[1]``...
+
+    Each part maps a symbol to its bars in time order (a backtest keeps one per day). A runner
+    sees only its symbol's bars, so feeding one runner all of its bars, then the next, leaves
+    them as feeding every runner bar by bar in time order does.
+    """
+    for runner in runners:
+        symbol = runner.symbol
+        runs = [part[symbol] for part in parts if symbol in part]
+        if len(runs) == 1:
+            runner.warm_bars(runs[0])
+        elif runs:
+            runner.warm_bars(itertools.chain.from_iterable(runs))
 
 
 def runners_by_symbol(runners: Sequence[Runner]) -> dict[str, list[Runner]]:

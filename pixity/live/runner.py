@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -74,8 +75,36 @@ class Runner:
 
     def warm(self, bar: Bar) -> None:
         """Feed a history bar: the strategy learns from it, its decision is not acted on."""
-        if not self.failed and self._decide(bar) is not None:
-            self.warmed += 1
+        self.warm_bars((bar,))
+
+    def warm_bars(self, bars: Iterable[Bar]) -> None:
+        """Feed history bars in order, as ``warm`` of each would (one call: the backtest warms
+        every runner on five days for each day it runs).
+
+        A strategy with its own ``warm`` makes no decision; one without decides through
+        ``on_bar`` and the decision is checked, then dropped. A strategy that raises marks the
+        runner ERROR on that bar, and the rest are not fed.
+        """
+        if self.failed:
+            return
+        gate = self.gate
+        if not gate.learns:
+            for bar in bars:
+                if self._decide(bar) is None:
+                    return
+                self.warmed += 1
+            return
+        learn = gate.warm
+        fed = 0
+        try:
+            for bar in bars:
+                learn(bar)
+                fed += 1
+        except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
+            self._fail(bar, exc)
+        finally:
+            self._seen += fed
+            self.warmed += fed
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the signals to act on (``state`` is the new state)."""

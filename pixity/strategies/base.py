@@ -5,6 +5,13 @@ parameters) and makes one ``SymbolStrategy`` per symbol. The engine hands each i
 bars of the spec's timeframe, oldest first, through a ``ClosedBarGate`` that refuses anything
 else: a strategy cannot see a forming bar, a bar of another length or a bar out of order.
 Each bar gives a ``Decision``: the bias, the signal state and the signals (possibly none).
+
+Before a session's first live bar, each instance is warmed on history bars whose decisions are
+never acted on. A strategy may define ``warm(bar) -> None`` for that: it must leave the
+instance exactly as ``on_bar(bar)`` would, only without making the decision (no ``Signal`` is
+built: a backtest warms on five days for each day it runs, so most of its strategy calls are
+warm-ups). Without it, warm-up goes through ``on_bar`` and the decision is dropped. A test
+checks each built-in strategy's ``warm`` against its ``on_bar``.
 """
 
 from __future__ import annotations
@@ -134,13 +141,20 @@ def _load_builtin() -> None:
 class ClosedBarGate:
     """Wrap a ``SymbolStrategy`` so that it only ever receives closed bars, in order."""
 
-    __slots__ = ("_inner", "_last", "minutes", "symbol")
+    __slots__ = ("_inner", "_last", "_learn", "minutes", "symbol")
 
     def __init__(self, inner: SymbolStrategy, *, symbol: str, minutes: int) -> None:
         self._inner = inner
         self.symbol = symbol
         self.minutes = minutes
         self._last: datetime | None = None
+        learn = getattr(inner, "warm", None)
+        self._learn: Callable[[Bar], None] | None = learn if callable(learn) else None
+
+    @property
+    def learns(self) -> bool:
+        """Tell whether the strategy has its own ``warm`` (see the module)."""
+        return self._learn is not None
 
     @property
     def last_bar_ts(self) -> datetime | None:
@@ -160,6 +174,23 @@ class ClosedBarGate:
         decision = self._inner.on_bar(bar)
         self._last = bar.ts
         return decision
+
+    def warm(self, bar: Bar) -> None:
+        """Check ``bar`` as ``on_bar`` does and hand it to the strategy's ``warm``.
+
+        Only for a strategy that has one (``learns``).
+        """
+        last = self._last
+        if (
+            not bar.closed
+            or bar.symbol != self.symbol
+            or bar.minutes != self.minutes
+            or (last is not None and bar.ts <= last)
+        ):
+            self._refuse(bar)
+        assert self._learn is not None, "warm() of a strategy without one"
+        self._learn(bar)
+        self._last = bar.ts
 
     def _refuse(self, bar: Bar) -> NoReturn:
         """Raise what is wrong with ``bar`` (the first check it fails, as before)."""

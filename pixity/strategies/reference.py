@@ -95,6 +95,17 @@ class EmaCross:
 
     def on_bar(self, bar: Bar) -> Decision:
         """Update the averages with ``bar`` and decide."""
+        decision = self._step(bar, True)
+        assert decision is not None  # made whenever asked for
+        return decision
+
+    def warm(self, bar: Bar) -> None:
+        """Update the averages with ``bar`` as ``on_bar`` does, without deciding."""
+        self._step(bar, False)
+
+    def _step(self, bar: Bar, decide: bool) -> Decision | None:
+        """Take ``bar``; return the decision if ``decide`` (without it, no signal is built and
+        the state moves all the same)."""
         close = bar.close
         fast, slow = self._fast, self._slow  # each average starts at the first close
         self._fast = fast = close if fast is None else fast + self._fast_alpha * (close - fast)
@@ -112,26 +123,28 @@ class EmaCross:
             return _IDLE[Bias.NEUTRAL]
         bias = Bias.BUY if sign > 0 else Bias.SELL if sign < 0 else Bias.NEUTRAL
         if crossed:
-            return self._cross(bar, bias, abs(gap) / slow * 1e4)
+            return self._cross(bar, bias, abs(gap) / slow * 1e4, decide)
         if self._since_signal is None:  # nothing to exit (most bars)
             return _IDLE[bias]
-        return self._hold(bar, bias)
+        return self._hold(bar, bias, decide)
 
-    def _cross(self, bar: Bar, bias: Bias, gap_bps: float) -> Decision:
+    def _cross(self, bar: Bar, bias: Bias, gap_bps: float, decide: bool) -> Decision | None:
         confidence = gap_bps / (gap_bps + self.spec.scale_bps)
         if confidence < self.spec.min_confidence:
             return quiet(bias, SignalState.SETUP)
         self._since_signal = 0
+        if not decide:
+            return None
         kind = SignalType.BUY if bias is Bias.BUY else SignalType.SELL
         return self._emit(bar, bias, kind, confidence)
 
-    def _hold(self, bar: Bar, bias: Bias) -> Decision:
+    def _hold(self, bar: Bar, bias: Bias, decide: bool) -> Decision | None:
         if self._since_signal is None:
             return _IDLE[bias]
         self._since_signal += 1
         if self.spec.exit_after and self._since_signal >= self.spec.exit_after:
             self._since_signal = None
-            return self._emit(bar, bias, SignalType.EXIT, 1.0)
+            return self._emit(bar, bias, SignalType.EXIT, 1.0) if decide else None
         return _IDLE[bias]
 
     def _emit(self, bar: Bar, bias: Bias, kind: SignalType, confidence: float) -> Decision:

@@ -146,35 +146,50 @@ class MetaStrategy:
 
     def on_bar(self, bar: Bar) -> Decision:
         """Take the next closed 15m bar and decide."""
+        decision = self._step(bar, True)
+        assert decision is not None  # made whenever asked for
+        return decision
+
+    def warm(self, bar: Bar) -> None:
+        """Take a history bar as ``on_bar`` does (the model is asked all the same: whether a
+        trade opened decides what comes next), without building its signals."""
+        self._step(bar, False)
+
+    def _step(self, bar: Bar, decide: bool) -> Decision | None:
         features = self._features.update(bar)
         levels = self._features.levels
         assert levels is not None  # set by every update
         result = self._rule.update(bar, levels, warm=features is not None)
-        exit_signal = self._exit(bar)  # before the candidate: the exit bar may open the next
-        signals = [] if exit_signal is None else [exit_signal]
+        exited = self._exit(bar)  # before the candidate: the exit bar may open the next
+        signals = [self._signal(bar, SignalType.EXIT, 1.0)] if exited and decide else []
         if features is None:
-            return _decision(Bias.NEUTRAL, SignalState.IDLE, signals)
+            return _decision(Bias.NEUTRAL, SignalState.IDLE, signals) if decide else None
         bias = Bias.BUY if result.trend > 0 else Bias.SELL if result.trend < 0 else Bias.NEUTRAL
         if result.candidate == 0 or self._trade is not None:
-            return _decision(bias, SignalState.IDLE, signals)
+            return _decision(bias, SignalState.IDLE, signals) if decide else None
         confidence = self.spec.artifact.probability(features, result.candidate)
         if confidence < self.spec.threshold:
-            return _decision(bias, SignalState.SETUP, signals)
-        signals.append(self._enter(bar, result.candidate, levels.atr, confidence))
+            return _decision(bias, SignalState.SETUP, signals) if decide else None
+        kind = self._enter(bar, result.candidate, levels.atr, confidence)
+        if not decide:
+            return None
+        signals.append(self._signal(bar, kind, confidence))
         return _decision(bias, SignalState.TRIGGERED, signals)
 
-    def _enter(self, bar: Bar, side: int, atr: float, confidence: float) -> Signal:
+    def _enter(self, bar: Bar, side: int, atr: float, confidence: float) -> SignalType:
+        """Open the trade; return the signal's type."""
         barrier = Barrier.open(side, bar.close, atr, self._barrier)
         self._trade = _Trade(barrier=barrier, day=to_ist(bar.ts).date())
         kind = SignalType.BUY if side == BUY else SignalType.SELL
         if log.isEnabledFor(logging.DEBUG):  # formatting the time costs, on every warm-up too
             log.debug("%s %s %s %s p=%.4f", STRATEGY_ID, self.symbol, bar.ts.isoformat(), kind, confidence)  # fmt: skip
-        return self._signal(bar, kind, confidence)
+        return kind
 
-    def _exit(self, bar: Bar) -> Signal | None:
+    def _exit(self, bar: Bar) -> bool:
+        """Close the trade if a barrier (or the day's end) is reached; return whether it did."""
         trade = self._trade
         if trade is None:
-            return None
+            return False
         ts = to_ist(bar.ts)
         if ts.date() != trade.day:
             reason: ExitReason | None = ExitReason.END_OF_DAY  # the day's last bar was missing
@@ -183,11 +198,11 @@ class MetaStrategy:
             last = minutes_since_open(ts) >= LAST_BAR_MINUTES
             reason = trade.barrier.check(bar.close, trade.held, last_of_day=last)
         if reason is None:
-            return None
+            return False
         self._trade, self.last_exit = None, reason
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s EXIT (%s)", STRATEGY_ID, self.symbol, bar.ts.isoformat(), reason)
-        return self._signal(bar, SignalType.EXIT, 1.0)
+        return True
 
     def _signal(self, bar: Bar, kind: SignalType, confidence: float) -> Signal:
         return Signal.create(
