@@ -341,16 +341,18 @@ def read_day_bars(
     if isinstance(symbols, str):
         raise InvalidValueError("symbols must be a sequence of instrument keys, not one string")
     folder = dataset_root(data_dir, BARS) / f"date={day.isoformat()}"
+    prefix = f"{folder}{os.sep}"  # paths joined as text: pathlib costs more than the read
     names, tables = [], []
     for symbol in sorted(set(symbols)):
-        path = folder / _file_name(symbol)
+        name = prefix + _file_name(symbol)
         try:
-            data = path.read_bytes()
+            with open(name, "rb", buffering=0) as fh:  # one read of a small file, unbuffered
+                data = fh.readall()
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise StoreError(f"could not read lake file {path}: {exc}") from exc
-        table = _day_file(data, path, symbol)
+            raise StoreError(f"could not read lake file {name}: {exc}") from exc
+        table = _day_file(data, Path(name), symbol)
         if table is None:
             return None
         if table.num_rows:
@@ -373,12 +375,21 @@ _DAY_SCHEMA = pa.schema([f for f in _BAR_SCHEMA if f.name != "symbol"])
 def _day_file(data: bytes, path: Path, symbol: str) -> pa.Table | None:
     """Return one file's columns but the symbol, or None if it holds rows of another symbol.
 
-    The symbol column is read dictionary-encoded: a file of one symbol has a one-entry
-    dictionary, checked without making a string per row.
+    Where the file's statistics show every row group's symbols are ``symbol`` and none is
+    missing (min = max = ``symbol``, no nulls: what ``write_bars`` writes), the symbol column
+    is not read at all; otherwise it is read dictionary-encoded (a file of one symbol has a
+    one-entry dictionary, checked without making a string per row).
     """
     try:
         reader = pq.ParquetReader()
         reader.open(pa.BufferReader(data), pre_buffer=False, read_dictionary=["symbol"])
+        schema = reader.schema_arrow
+        at = schema.get_field_index("symbol")
+        if at >= 0 and _one_symbol_by_statistics(reader.metadata, at, symbol):
+            wanted = [schema.get_field_index(name) for name in _DAY_SCHEMA.names]
+            if min(wanted) >= 0:
+                table = reader.read_all(column_indices=wanted, use_threads=False)
+                return table if table.schema.equals(_DAY_SCHEMA) else table.cast(_DAY_SCHEMA)
         table = reader.read_all(use_threads=False)
         labels = table.column("symbol")
         table = table.select(_DAY_SCHEMA.names)
@@ -392,6 +403,23 @@ def _day_file(data: bytes, path: Path, symbol: str) -> pa.Table | None:
         if len(chunk) and chunk.dictionary.to_pylist() != [symbol]:
             return None
     return table
+
+
+def _one_symbol_by_statistics(metadata: pq.FileMetaData, column: int, symbol: str) -> bool:
+    """Tell whether the statistics prove every row's ``column`` is ``symbol`` (False: unknown)."""
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group).column(column)
+        stats = chunk.statistics
+        if (
+            stats is None
+            or not stats.has_min_max
+            or not stats.has_null_count
+            or stats.null_count != 0
+            or stats.min != symbol
+            or stats.max != symbol
+        ):
+            return False
+    return True
 
 
 def _no_columns() -> tuple[
