@@ -7,6 +7,7 @@ instead of falling either way with binary floating point.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
@@ -94,19 +95,33 @@ def _turnover(side: Side, quantity: int, price: float) -> Decimal:
     return _dec(price) * quantity
 
 
+@functools.lru_cache(maxsize=64)
+def _decimal_rates(rates: ChargeRates) -> tuple[Decimal, ...]:
+    """Return the rates as the Decimals the arithmetic uses (made once per set of rates: a
+    backtest charges every fill)."""
+    return (
+        _pct(rates.brokerage_pct), _dec(rates.brokerage_cap), _pct(rates.exchange_txn_pct),
+        _dec(rates.sebi_per_crore), _pct(rates.stt_sell_pct), _pct(rates.stamp_buy_pct),
+        _pct(rates.gst_pct),
+    )  # fmt: skip
+
+
 def _components(rates: ChargeRates, side: Side, quantity: int, price: float) -> dict[str, Decimal]:
     value = _turnover(side, quantity, price)
-    brokerage = _paise(min(value * _pct(rates.brokerage_pct), _dec(rates.brokerage_cap)))
-    exchange = _paise(value * _pct(rates.exchange_txn_pct))
-    sebi = _paise(value * _dec(rates.sebi_per_crore) / _CRORE)
+    brokerage_pct, brokerage_cap, exchange_pct, sebi_per_crore, stt_pct, stamp_pct, gst_pct = (
+        _decimal_rates(rates)
+    )
+    brokerage = _paise(min(value * brokerage_pct, brokerage_cap))
+    exchange = _paise(value * exchange_pct)
+    sebi = _paise(value * sebi_per_crore / _CRORE)
     selling = side is Side.SELL
     return {
         "brokerage": brokerage,
-        "stt": _paise(value * _pct(rates.stt_sell_pct)) if selling else _ZERO,
+        "stt": _paise(value * stt_pct) if selling else _ZERO,
         "exchange_txn": exchange,
         "sebi": sebi,
-        "stamp_duty": _ZERO if selling else _paise(value * _pct(rates.stamp_buy_pct)),
-        "gst": _paise((brokerage + exchange + sebi) * _pct(rates.gst_pct)),
+        "stamp_duty": _ZERO if selling else _paise(value * stamp_pct),
+        "gst": _paise((brokerage + exchange + sebi) * gst_pct),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -28,10 +29,17 @@ def fill_price(side: Side, price: float, slippage_bps: float) -> float:
     a sell never goes below one tick.
     """
     check_price(price, "price")
-    bps = Decimal(repr(float(slippage_bps)))
+    up, down = _factors(float(slippage_bps))
     if side is Side.BUY:
-        moved, rounding = Decimal(repr(float(price))) * (1 + bps / _BPS), ROUND_CEILING
+        moved, rounding = Decimal(repr(float(price))) * up, ROUND_CEILING
     else:
-        moved, rounding = Decimal(repr(float(price))) * (1 - bps / _BPS), ROUND_FLOOR
+        moved, rounding = Decimal(repr(float(price))) * down, ROUND_FLOOR
     ticks = max((moved / TICK).to_integral_value(rounding=rounding), Decimal(1))
     return float(ticks * TICK)
+
+
+@functools.lru_cache(maxsize=64)
+def _factors(slippage_bps: float) -> tuple[Decimal, Decimal]:
+    """Return what a buy's and a sell's price are multiplied by (once per slippage)."""
+    bps = Decimal(repr(slippage_bps))
+    return 1 + bps / _BPS, 1 - bps / _BPS

@@ -140,7 +140,9 @@ def _quoted_name(symbol: str) -> str:
 
 def available_dates(data_dir: str | os.PathLike[str], dataset: str = BARS) -> list[date]:
     """Return the dates that hold at least one file of ``dataset``, oldest first."""
-    return [day for day, folder in _date_dirs(dataset_root(data_dir, dataset)) if _files_in(folder)]
+    return [
+        day for day, folder in _date_dirs(dataset_root(data_dir, dataset)) if _any_file_in(folder)
+    ]
 
 
 def available_symbols(
@@ -163,6 +165,16 @@ def _date_dirs(root: Path) -> list[tuple[date, Path]]:
             except ValueError:
                 log.warning("ignoring lake folder with a bad date: %s", folder)
     return sorted(found)
+
+
+def _any_file_in(folder: Path) -> bool:
+    """Tell whether ``folder`` holds a file ``_files_in`` lists, without listing them all (a
+    backtest asks this of every day of the lake)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.name.endswith(".parquet") for entry in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _files_in(folder: Path) -> list[Path]:

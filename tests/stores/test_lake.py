@@ -106,6 +106,13 @@ def test_files_are_one_per_date_and_symbol_with_safe_names(
     assert [schema.field(c).type for c in ("volume", "tick_count")] == [pa.int64(), pa.int64()]
     assert lake.available_dates(tmp_path) == [DAY1, DAY2]
     assert lake.available_symbols(tmp_path, DAY1) == [A, B]
+    # A day folder with nothing finished in it (empty, or a write's temp file) is no date.
+    root = tmp_path / "history" / "bars_1m"
+    (root / "date=2024-01-04").mkdir()
+    (root / "date=2024-01-05").mkdir()
+    (root / "date=2024-01-05" / "NSE_EQ%7CINE155A01022.parquet.tmp").write_bytes(b"half")
+    (root / "date=2024-01-06").write_bytes(b"a file, not a folder")
+    assert lake.available_dates(tmp_path) == [DAY1, DAY2]
 
 
 def test_an_index_key_with_a_space_round_trips(tmp_path: Path) -> None:
