@@ -5,6 +5,7 @@ days run in worker processes give what one process gives."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import random
 from datetime import date, time
@@ -253,3 +254,45 @@ def test_a_progress_callback_that_raises_stops_the_processes(data_dir: Path) -> 
     with pytest.raises(KeyboardInterrupt):
         run_backtest(SessionConfig.from_params(params), SESSIONS[0], SESSIONS[-1], workers=2, progress=stop)  # fmt: skip
     assert not multiprocessing.active_children()
+
+
+# ---------------------------------------------------------------- the garbage collector
+
+
+@pytest.mark.parametrize("workers_", [1, 2])
+def test_a_backtest_puts_the_collector_back_and_leaves_no_day_behind(data_dir: Path, tmp_path: Path, workers_: int) -> None:  # fmt: skip
+    """The collector is paused while days run (each day's cycles collected at its end) and
+    is put back as it was, on success and on failure."""
+    params: dict[str, object] = {
+        "symbols": list(KEYS), "strategies": ["ref_ema_cross"], "max_capital": 1e5,
+        "max_daily_loss": 5000.0, "run_id": "fast-path", "data_dir": data_dir,
+    }  # fmt: skip
+    config = SessionConfig.from_params(params)
+    gc.collect()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    result = run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=workers_)
+    assert result.processes == workers_ and result.fills
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller that had it off gets it back off
+    try:
+        gc.collect()
+        run_backtest(config, SESSIONS[0], SESSIONS[-1], workers=workers_)
+        assert not gc.isenabled()
+        # Each day's cycles were collected at its end: nothing of the days is left to collect
+        # (without that, every day's session core, resampler, runners... would be: thousands).
+        assert gc.collect() < 100
+    finally:
+        gc.enable()
+    # A day that fails (an unreadable file) ends the run; the collector comes back all the same.
+    for past in DAYS:
+        if past != MISSING:
+            for key in KEYS:
+                source = lake.file_path(data_dir, lake.BARS, past, key)
+                target = lake.file_path(tmp_path, lake.BARS, past, key)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read_bytes())
+    lake.file_path(tmp_path, lake.BARS, SESSIONS[-1], KEYS[0]).write_bytes(b"not parquet")
+    broken = SessionConfig.from_params({**params, "data_dir": tmp_path})
+    with pytest.raises(StoreError, match="could not read lake file"):
+        run_backtest(broken, SESSIONS[0], SESSIONS[-1], workers=workers_)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
