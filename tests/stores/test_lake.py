@@ -10,6 +10,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -445,3 +446,60 @@ def test_a_file_the_columns_cannot_take_gives_none(tmp_path: Path) -> None:
     path.write_bytes(b"not parquet at all")
     with pytest.raises(StoreError, match="could not read lake file"):
         lake.read_day_bars(tmp_path, [A], DAY1)
+
+
+def test_a_day_file_is_read_the_same_with_or_without_statistics(tmp_path: Path) -> None:
+    """The symbol column is skipped only where the statistics prove it; files written without
+    statistics, with several row groups, or with another symbol in one group read as ever."""
+    path = lake.file_path(tmp_path, lake.BARS, DAY1, A)
+    lake.write_bars(tmp_path, [bar(0), bar(1), bar(2)])
+    assert lake._one_symbol_by_statistics(pq.ParquetFile(path).metadata, 0, A)
+    expected = lake.read_day_bars(tmp_path, [A], DAY1)
+    assert expected is not None and expected.rows == 3
+    table = pq.read_table(path)
+    for why, kwargs in {
+        "pyarrow's defaults": {},
+        "no statistics": {"write_statistics": False},
+        "a row group per row": {"row_group_size": 1},
+        "statistics of other columns only": {"write_statistics": ["close"]},
+    }.items():
+        pq.write_table(table, path, **kwargs)
+        assert pq.ParquetFile(path).metadata.num_rows == 3, why
+        got = lake.read_day_bars(tmp_path, [A], DAY1)
+        assert got is not None and got.to_bars() == expected.to_bars(), why
+    # Row groups of one symbol each, the second another's: the statistics say so, and so does
+    # the column once read.
+    mixed = table.set_column(0, "symbol", pa.array([A, A, B]))
+    pq.write_table(mixed, path, row_group_size=2)
+    assert not lake._one_symbol_by_statistics(pq.ParquetFile(path).metadata, 0, A)
+    assert lake.read_day_bars(tmp_path, [A], DAY1) is None
+    pq.write_table(mixed, path, write_statistics=False)
+    assert lake.read_day_bars(tmp_path, [A], DAY1) is None
+
+
+def test_bar_files_are_lz4_with_the_statistics_reads_use_and_duckdb_reads_them(tmp_path: Path, two_days: list[Bar]) -> None:  # fmt: skip
+    written = lake.write_bars(tmp_path, two_days)
+    group = pq.ParquetFile(written[0]).metadata.row_group(0)
+    by_name = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert {c.compression for c in by_name.values()} == {"LZ4"}  # LZ4_RAW in the file
+    assert by_name["symbol"].statistics.min == by_name["symbol"].statistics.max
+    assert by_name["bar_ts"].is_stats_set and not by_name["close"].is_stats_set
+    assert "RLE_DICTIONARY" in by_name["symbol"].encodings
+    assert "RLE_DICTIONARY" not in by_name["close"].encodings
+    glob = str(tmp_path / "history" / "bars_1m" / "*" / "*.parquet")
+    con = duckdb.connect()
+    try:
+        codecs = {c for (c,) in con.execute("SELECT DISTINCT compression FROM parquet_metadata(?)", [glob]).fetchall()}  # fmt: skip
+        assert codecs == {"LZ4_RAW"}
+        got = con.execute(
+            "SELECT symbol, count(*), sum(volume), max(high) FROM read_parquet(?) GROUP BY symbol ORDER BY symbol",
+            [glob],
+        ).fetchall()  # fmt: skip
+    finally:
+        con.close()
+    frame = lake.read_bars(tmp_path)
+    expected = frame.groupby("symbol").agg(
+        n=("close", "size"), v=("volume", "sum"), h=("high", "max")
+    )
+    assert got == [(k, int(r.n), int(r.v), float(r.h)) for k, r in expected.iterrows()]
+    assert len(got) == 2
