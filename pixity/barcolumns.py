@@ -18,7 +18,8 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from pixity.domain import Bar, check_symbol
+from pixity.domain import Bar, check_symbol, checked_bar
+from pixity.errors import InvalidValueError
 from pixity.markettime import SESSION_MINUTES, session_open
 
 _US_PER_MINUTE = 60_000_000
@@ -175,6 +176,8 @@ def resample_day(bars: DayBars, minutes: int, *, before: int = SESSION_MINUTES) 
     ``pixity.bars.resample``: open of the first bar, close of the last, extreme high and
     low, summed volume and tick count.
     """
+    if minutes.__class__ is not int or minutes < 1:  # the bars are made unchecked (below)
+        raise InvalidValueError(f"bar length {minutes!r} minutes must be an int >= 1")
     rows = np.flatnonzero(bars.minute < before) if before < SESSION_MINUTES else None
     sym = bars.symbol_index()
     minute, o, h, lo, c, v, n = (bars.minute, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.tick_count)  # fmt: skip
@@ -197,19 +200,10 @@ def resample_day(bars: DayBars, minutes: int, *, before: int = SESSION_MINUTES) 
     anchor = session_open(bars.day)
     opens = {w: anchor + timedelta(minutes=w * minutes) for w in set(g_win.tolist())}
     names = bars.symbols
+    # The columns were validated as Bar validates (day_bars): the windows' open, extremes,
+    # close and sums of them are too, so the bars are made without checking again.
     out = [
-        Bar(
-            symbol=names[s],
-            ts=opens[w],
-            minutes=minutes,
-            open=op,
-            high=hi,
-            low=low_,
-            close=cl,
-            volume=vol,
-            tick_count=ticks,
-            closed=True,
-        )
+        checked_bar((names[s], opens[w], minutes, op, hi, low_, cl, vol, ticks, True))
         for s, w, op, hi, low_, cl, vol, ticks in zip(
             g_sym.tolist(), g_win.tolist(), *(col.tolist() for col in values), strict=True
         )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pixity.barcolumns import DayBars, day_bars, resample_day
 from pixity.bars import resample
 from pixity.domain import Bar
+from pixity.errors import InvalidValueError
 from pixity.markettime import session_open
 
 DAY = date(2025, 6, 2)
@@ -59,6 +60,10 @@ def test_columns_hold_the_same_bars_by_symbol_and_time(bars: list[Bar]) -> None:
 def test_resample_day_equals_resample(bars: list[Bar], minutes: int) -> None:
     got = resample_day(columns(bars), minutes)
     assert got.bars == resample(bars, minutes)
+    for bar in got.bars:  # made without Bar's checks (checked_bar): they pass them all the same
+        bar._check()
+        assert bar == Bar(**{name: getattr(bar, name) for name in Bar.__slots__})
+        assert [type(getattr(bar, n)) for n in ("open", "volume", "closed")] == [float, int, bool]
     assert got.in_time_order() == sorted(resample(bars, minutes), key=lambda b: (b.ts, b.symbol))
     for g, bar in enumerate(got.bars):
         mine = [b for b in bars if b.symbol == bar.symbol and bar.ts <= b.ts < bar.ts + timedelta(minutes=minutes)]  # fmt: skip
@@ -103,6 +108,12 @@ def test_symbols_come_sorted_and_empty_ones_are_dropped() -> None:
     assert got is not None and got.symbols == (SYMBOLS[1], SYMBOLS[0])
     assert got.open.tolist() == [11.0, 10.0] and got.volume.tolist() == [6, 5]
     assert got.bounds.tolist() == [0, 1, 2]
+
+
+def test_resample_day_refuses_a_bar_length_it_cannot_make() -> None:
+    for bad in (0, -15, True, 15.0, "15"):
+        with pytest.raises(InvalidValueError, match="bar length"):
+            resample_day(columns([]), bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("minutes", [15])
