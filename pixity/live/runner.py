@@ -96,15 +96,15 @@ class Runner:
             return
         learn = gate.warm
         fed = 0
-        try:
-            for bar in bars:
+        for bar in bars:
+            try:
                 learn(bar)
-                fed += 1
-        except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
-            self._fail(bar, exc)
-        finally:
-            self._seen += fed
-            self.warmed += fed
+            except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
+                self._fail(bar, exc)
+                break
+            fed += 1
+        self._seen += fed
+        self.warmed += fed
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the signals to act on (``state`` is the new state)."""
