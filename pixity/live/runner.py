@@ -55,6 +55,7 @@ class Runner:
         # never does, a live session does on every bar. Only changes the constructor is known
         # to accept wait here (see on_bar); any other is built at once, and refused there.
         self._change: _Change | None = None
+        self._need = spec.warmup_bars  # fixed by the spec
         self.warmed = 0  # history bars taken before the first live bar
         self._seen = 0  # bars the strategy has decided on, history and live
 
@@ -108,18 +109,26 @@ class Runner:
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the signals to act on (``state`` is the new state)."""
-        if self.failed:
+        # Every 15m bar of every runner comes here: ``failed``, ``_decide`` and ``_cold_note``
+        # are spelled out inline (the same checks, in the same order).
+        waiting = self._change
+        if waiting is None and self._state.status is RunnerStatus.ERROR:
             return _FAILED
-        decision = self._decide(bar)
-        if decision is None:
+        try:
+            decision = self.gate.on_bar(bar)
+            self._seen += 1
+            if decision.signals:
+                _check_signals(decision, self.spec.strategy_id, bar)
+        except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
+            self._fail(bar, exc)
             return _FAILED
-        status = self._change[3] if self._change is not None else self._state.status
+        status = waiting[3] if waiting is not None else self._state.status
         if status is RunnerStatus.STARTING or status is RunnerStatus.STALE:
             status = RunnerStatus.RUNNING
         if status is RunnerStatus.RUNNING:
-            error = self._cold_note()
+            error = None if self._seen >= self._need else self._cold_note()
         else:
-            error = self._change[4] if self._change is not None else self._state.last_error
+            error = waiting[4] if waiting is not None else self._state.last_error
         ts = bar.ts
         change = (decision.bias, decision.state, ts, status, error)
         if decision.__class__ is Decision and ts.__class__ is datetime and ts.tzinfo is IST:
@@ -152,7 +161,7 @@ class Runner:
 
     def _cold_note(self) -> str | None:
         """Say so while the strategy has seen fewer bars than its warm-up needs."""
-        need = self.spec.warmup_bars
+        need = self._need
         if self._seen >= need:
             return None
         return (
