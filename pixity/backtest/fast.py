@@ -129,22 +129,27 @@ class FastDay:
         window_end = np.minimum((win + 1) * minutes, SESSION_MINUTES)
         by_clock = np.flatnonzero(~by_last & ~same_next & (window_end <= ended))
         bars = res.bars
-        events: list[tuple[int, tuple[Bar, int] | datetime]]
-        events = [(k, (bars[g], s)) for g, k, s in zip(
-            np.flatnonzero(by_last | late).tolist(), keys[by_last | late].tolist(),
-            sym[by_last | late].tolist(), strict=True)]  # fmt: skip
+        closing = by_last | late
+        items: list[tuple[Bar, int] | datetime] = [
+            (bars[g], s) for g, s in zip(np.flatnonzero(closing).tolist(), sym[closing].tolist(), strict=True)
+        ]  # fmt: skip
+        time_keys = []
         square_off = datetime.combine(self.bars.day, self.core.config.square_off, IST)
         for m in range(max((square_off - anchor) // timedelta(minutes=1), 0), self.last_minute + 1):
             s = self.first_symbol[m]
             if s < ns:
-                events.append((((m * ns + s) * _STEPS) + _TIME, self._open_time(m)))
-        events.sort(key=lambda e: e[0])
+                time_keys.append(((m * ns + s) * _STEPS) + _TIME)
+                items.append(self._open_time(m))
+        # Keys are unique (one event per bar and step): sorting them orders the events.
+        all_keys = np.concatenate((keys[closing], np.array(time_keys, dtype=np.int64)))
+        order = np.argsort(all_keys, kind="stable")
         firsts = self.bars.minute[self.bars.bounds[:-1]].tolist() if self.bars.rows else []
         at_end = sorted(
             ((firsts[s], s, bars[g]) for g, s in zip(by_clock.tolist(), sym[by_clock].tolist(), strict=True)),
             key=lambda e: (e[0], e[1]),
         )  # fmt: skip
-        return [k for k, _w in events], [w for _k, w in events], [(b, s) for _f, s, b in at_end]
+        ordered = [items[i] for i in order.tolist()]
+        return all_keys[order].tolist(), ordered, [(b, s) for _f, s, b in at_end]
 
     def _open_time(self, m: int) -> datetime:
         return self.end if m == self.forming else self.starts[m]
