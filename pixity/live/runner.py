@@ -109,18 +109,13 @@ class Runner:
 
     def on_bar(self, bar: Bar) -> Outcome:
         """Feed a live bar; return the signals to act on (``state`` is the new state)."""
-        # Every 15m bar of every runner comes here: ``failed``, ``_decide`` and ``_cold_note``
+        # Every 15m bar of every runner comes here: ``failed`` and ``_cold_note``'s common case
         # are spelled out inline (the same checks, in the same order).
         waiting = self._change
         if waiting is None and self._state.status is RunnerStatus.ERROR:
             return _FAILED
-        try:
-            decision = self.gate.on_bar(bar)
-            self._seen += 1
-            if decision.signals:
-                _check_signals(decision, self.spec.strategy_id, bar)
-        except Exception as exc:  # noqa: BLE001 - a strategy failure is its own (Policy.MARK)
-            self._fail(bar, exc)
+        decision = self._decide(bar)
+        if decision is None:
             return _FAILED
         status = waiting[3] if waiting is not None else self._state.status
         if status is RunnerStatus.STARTING or status is RunnerStatus.STALE:

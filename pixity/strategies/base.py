@@ -178,7 +178,8 @@ class ClosedBarGate:
     def warm(self, bar: Bar) -> None:
         """Check ``bar`` as ``on_bar`` does and hand it to the strategy's ``warm``.
 
-        Only for a strategy that has one (``learns``).
+        Only for a strategy that has one (``learns``). The checks are ``on_bar``'s, spelled out
+        again rather than shared through a call: they run on every bar of every warm-up.
         """
         last = self._last
         if (
