@@ -283,9 +283,9 @@ def _gc_skips_older_objects() -> Iterator[None]:
     and the cycles a day makes (a session core and its resampler) go at the end of the day.
     If someone else has frozen objects, their freeze is left as it is.
     """
-    frozen = not gc.get_freeze_count()
+    freezing = not gc.get_freeze_count()
     was_enabled = gc.isenabled()
-    if frozen:
+    if freezing:
         gc.freeze()
     gc.disable()
     try:
@@ -293,7 +293,7 @@ def _gc_skips_older_objects() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-        if frozen:
+        if freezing:
             gc.unfreeze()
 
 

@@ -412,13 +412,14 @@ def _day_file(data: bytes, path: Path, symbol: str) -> pa.Table | None:
     try:
         reader = pq.ParquetReader()
         reader.open(pa.BufferReader(data), pre_buffer=False, read_dictionary=["symbol"])
-        schema = reader.schema_arrow
-        at = schema.get_field_index("symbol")
+        try:  # the Parquet columns (leaves) of the symbol and of the rest
+            at = reader.column_name_idx("symbol")
+            wanted = [reader.column_name_idx(name) for name in _DAY_SCHEMA.names]
+        except KeyError:
+            at = -1  # a column is missing: the full read below says which
         if at >= 0 and _one_symbol_by_statistics(reader.metadata, at, symbol):
-            wanted = [schema.get_field_index(name) for name in _DAY_SCHEMA.names]
-            if min(wanted) >= 0:
-                table = reader.read_all(column_indices=wanted, use_threads=False)
-                return table if table.schema.equals(_DAY_SCHEMA) else table.cast(_DAY_SCHEMA)
+            table = reader.read_all(column_indices=wanted, use_threads=False)
+            return table if table.schema.equals(_DAY_SCHEMA) else table.cast(_DAY_SCHEMA)
         table = reader.read_all(use_threads=False)
         labels = table.column("symbol")
         table = table.select(_DAY_SCHEMA.names)
@@ -440,7 +441,8 @@ def _one_symbol_by_statistics(metadata: pq.FileMetaData, column: int, symbol: st
         chunk = metadata.row_group(group).column(column)
         stats = chunk.statistics
         if (
-            stats is None
+            chunk.path_in_schema != "symbol"
+            or stats is None
             or not stats.has_min_max
             or not stats.has_null_count
             or stats.null_count != 0
