@@ -148,7 +148,7 @@ class ClosedBarGate:
         self.symbol = symbol
         self.minutes = minutes
         self._last: datetime | None = None
-        learn = getattr(inner, "warm", None)
+        learn = inner.warm if hasattr(inner, "warm") else None  # optional (see the module)
         self._learn: Callable[[Bar], None] | None = learn if callable(learn) else None
 
     @property
