@@ -163,6 +163,23 @@ class ClosedBarGate:
 
     def on_bar(self, bar: Bar) -> Decision:
         """Check ``bar`` and hand it to the strategy."""
+        self._admit(bar)
+        decision = self._inner.on_bar(bar)
+        self._last = bar.ts
+        return decision
+
+    def warm(self, bar: Bar) -> None:
+        """Check ``bar`` as ``on_bar`` does and hand it to the strategy's ``warm``.
+
+        Only for a strategy that has one (``learns``).
+        """
+        self._admit(bar)
+        assert self._learn is not None, "warm() of a strategy without one"
+        self._learn(bar)
+        self._last = bar.ts
+
+    def _admit(self, bar: Bar) -> None:
+        """Raise unless ``bar`` is closed, of this symbol and length, and after the last one."""
         last = self._last
         if (
             not bar.closed
@@ -171,27 +188,6 @@ class ClosedBarGate:
             or (last is not None and bar.ts <= last)
         ):
             self._refuse(bar)  # the message is only made for a bar that is refused
-        decision = self._inner.on_bar(bar)
-        self._last = bar.ts
-        return decision
-
-    def warm(self, bar: Bar) -> None:
-        """Check ``bar`` as ``on_bar`` does and hand it to the strategy's ``warm``.
-
-        Only for a strategy that has one (``learns``). The checks are ``on_bar``'s, spelled out
-        again rather than shared through a call: they run on every bar of every warm-up.
-        """
-        last = self._last
-        if (
-            not bar.closed
-            or bar.symbol != self.symbol
-            or bar.minutes != self.minutes
-            or (last is not None and bar.ts <= last)
-        ):
-            self._refuse(bar)
-        assert self._learn is not None, "warm() of a strategy without one"
-        self._learn(bar)
-        self._last = bar.ts
 
     def _refuse(self, bar: Bar) -> NoReturn:
         """Raise what is wrong with ``bar`` (the first check it fails, as before)."""
