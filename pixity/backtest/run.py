@@ -101,7 +101,7 @@ class History:
     """The lake's bars by day, read once: each day is its own bars and later days' warm-up.
 
     A day's 15m bars are the same whether it is resampled alone or with its neighbours (the
-    windows are anchored at each day's 09:15), so they are kept per day, by (time, symbol).
+    windows are anchored at each day's 09:15), so they are kept per day, each symbol's apart.
     With ``reference``, days are read and resampled as ``Bar`` objects only (the slow way).
     """
 
@@ -112,7 +112,6 @@ class History:
         self._columns: dict[date, DayBars | None] = {}
         self._1m: dict[date, list[Bar]] = {}
         self._resampled: dict[date, Resampled] = {}
-        self._15m: dict[date, list[Bar]] = {}
         self._15m_of: dict[date, dict[str, list[Bar]]] = {}
 
     def columns(self, day: date) -> DayBars | None:
@@ -143,37 +142,23 @@ class History:
             self._resampled[day] = resample_day(columns, self.config.timeframe_minutes)
         return self._resampled[day]
 
-    def bars_15m(self, day: date) -> list[Bar]:
-        """Return ``day``'s bars of the session's timeframe, by (time, symbol)."""
-        if day not in self._15m:
-            resampled = self.resampled(day)
-            if resampled is not None:
-                self._15m[day] = resampled.in_time_order()
-            else:
-                bars = resample(self.bars_1m(day), self.config.timeframe_minutes)
-                self._15m[day] = sorted(bars, key=lambda b: (b.ts, b.symbol))
-        return self._15m[day]
-
     def bars_15m_of(self, day: date) -> dict[str, list[Bar]]:
         """Return ``day``'s bars of the session's timeframe, each symbol's in time order."""
         if day not in self._15m_of:
             resampled = self.resampled(day)
-            of: dict[str, list[Bar]] = {}
             if resampled is not None:
-                # Resampled bars are by (symbol, time): each symbol's are one run.
-                starts = np.flatnonzero(np.diff(resampled.symbol, prepend=-1)).tolist()
-                ends = [*starts[1:], len(resampled.bars)] if starts else []
-                for lo, hi in zip(starts, ends, strict=True):
-                    of[resampled.bars[lo].symbol] = resampled.bars[lo:hi]
+                bars = resampled.bars
             else:
-                for bar in self.bars_15m(day):
-                    of.setdefault(bar.symbol, []).append(bar)
+                bars = resample(self.bars_1m(day), self.config.timeframe_minutes)
+            of: dict[str, list[Bar]] = {}
+            for bar in bars:  # both are by (symbol, time)
+                of.setdefault(bar.symbol, []).append(bar)
             self._15m_of[day] = of
         return self._15m_of[day]
 
     def forget_before(self, day: date) -> None:
         """Drop what no later day can need (bounded memory over long backtests)."""
-        for store in (self._columns, self._1m, self._resampled, self._15m, self._15m_of):
+        for store in (self._columns, self._1m, self._resampled, self._15m_of):
             for old in [d for d in store if d < day]:
                 del store[old]
 
