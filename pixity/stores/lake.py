@@ -381,7 +381,7 @@ def read_day_bars(
             continue
         except OSError as exc:
             raise StoreError(f"could not read lake file {name}: {exc}") from exc
-        table = _day_file(data, Path(name), symbol)
+        table = _day_file(data, name, symbol)
         if table is None:
             return None
         if table.num_rows:
@@ -401,7 +401,7 @@ def read_day_bars(
 _DAY_SCHEMA = pa.schema([f for f in _BAR_SCHEMA if f.name != "symbol"])
 
 
-def _day_file(data: bytes, path: Path, symbol: str) -> pa.Table | None:
+def _day_file(data: bytes, path: str, symbol: str) -> pa.Table | None:
     """Return one file's columns but the symbol, or None if it holds rows of another symbol.
 
     Where the file's statistics show every row group's symbols are ``symbol`` and none is
