@@ -292,6 +292,16 @@ class TickAggregator(_Aggregator):
     ) -> None:
         super().__init__(minutes=minutes, on_bar=on_bar, clock=clock, grace=grace)
 
+    def symbol_states(self) -> dict[str, _SymbolState]:
+        """Return the live per-symbol states, for a caller that applies the common tick itself.
+
+        The common tick lies inside its symbol's forming bar (``builder.start_ms <= ms <
+        builder.end_ms``): it closes nothing and is not late, so ``_classify`` only checks
+        ``seen``, adds it to the builder and moves ``last_ms``. A caller doing that must count
+        its outcomes in ``counts`` as ``on_trade`` does (the ingest's ``Pipeline._quotes`` does).
+        """
+        return self._symbols
+
     def on_tick(self, tick: Tick) -> TickOutcome:
         """Apply one tick, closing the bars it ends; return (and count) what happened."""
         return self.on_trade(tick_row(tick))

@@ -114,6 +114,20 @@ class QuoteValidator:
         volume = ltq if vtt is None or high is None else (vtt - high if vtt > high else 0)
         return (key, ltt_ms, ltp, ltq, vtt, self.next_seq, volume)
 
+    def trade_state(self) -> tuple[frozenset[str], dict[str, _TradeKey], dict[str, int]]:
+        """Return the subscribed keys, and the live per-key last trade and high-water ``vtt``.
+
+        For a caller that does ``check`` and ``accept`` of the common case in one go (the
+        ingest's per-tick path): it must refuse what ``check`` refuses and update these and
+        ``next_seq`` exactly as ``accept`` does. The session's bounds are ``session_ms``.
+        """
+        return self.symbols, self._last_trade, self._high_water
+
+    @property
+    def session_ms(self) -> tuple[int, int]:
+        """Return the session as epoch ms ``[open, close)`` (empty on a day without one)."""
+        return self._open_ms, self._close_ms
+
     def accept(self, row: TickRow) -> None:
         """Record that ``row``'s tick was accepted: move seq, the high water and the last trade."""
         key, ltt_ms, ltp, ltq, vtt, seq, _volume = row
