@@ -9,8 +9,10 @@ from pixity.bars import BarSink, TickAggregator
 from pixity.clock import Clock
 from pixity.feeds.journal import JournalWriter
 from pixity.ingest.validate import QuoteValidator
-from pixity.markettime import nse_calendar, session_close
+from pixity.markettime import nse_calendar, session_close, to_epoch_ms
 from pixity.stores.market import IngestState
+
+_MS = timedelta(milliseconds=1)
 
 
 def journal_name(day: date) -> str:
@@ -39,6 +41,8 @@ class SessionDay:
         self._on_bar = on_bar
         self.validator = QuoteValidator(symbols, day, trading_day=self.trading_day)
         self.aggregator: TickAggregator | None = None
+        self._journal_file = journal_name(day)
+        self._close_ms = to_epoch_ms(session_close(day))
 
     def reset(self, clock: Clock) -> None:
         """Start validation and bar building afresh, with bars closed by ``clock``."""
@@ -57,7 +61,7 @@ class SessionDay:
         """Return the ingest state at journal ``offset``."""
         return IngestState(
             session_date=self.day,
-            journal_file=journal_name(self.day),
+            journal_file=self._journal_file,
             journal_offset=offset,
             next_seq=self.validator.next_seq,
             feed_clock_ms=clock_ms,
@@ -67,8 +71,7 @@ class SessionDay:
         """Tell whether the feed clock is past the session close plus ``delay``."""
         if now_ms is None:
             return False
-        close_ms = int((session_close(self.day) + delay).timestamp() * 1000)
-        return now_ms >= close_ms
+        return now_ms >= self._close_ms + delay // _MS
 
     def close(self) -> None:
         """Close the journal."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pixity.errors import CalendarRangeError
 from pixity.feeds.secret import Secret, redact
-from pixity.markettime import nse_calendar
+from pixity.markettime import from_epoch_ms, nse_calendar
 
 RATE_WINDOW_S = 10
 BAD_WATCHDOG = ("silent", "stale", "stalled", "tripped", "timeout")
@@ -70,7 +70,7 @@ class IngestHealth:
         self.journal_error: str | None = None  # the journal cannot be appended to
         self.frames_held = 0  # frames received and waiting in memory for the journal
         self.session_date: str | None = None
-        self.feed_clock: datetime | None = None
+        self.feed_clock_ms: int | None = None  # set per frame: made a datetime when read
         self.feed_error: str | None = None
         # flusher
         self.flush_failures = 0
@@ -82,6 +82,11 @@ class IngestHealth:
         self.rollover_error: str | None = None
         self.last_rollover: str | None = None
         self.fatal_error: str | None = None
+
+    @property
+    def feed_clock(self) -> datetime | None:
+        """Return the feed's clock (IST), or None before its first stamp."""
+        return None if self.feed_clock_ms is None else from_epoch_ms(self.feed_clock_ms)
 
     # ------------------------------------------------------------ updates
 
@@ -129,6 +134,7 @@ class IngestHealth:
         """Return the ``/health`` report (JSON-ready)."""
         now = time.monotonic()
         feed = self._feed_view()
+        clock = self.feed_clock
         with self._lock:
             rejected = dict(self.rejected)
         report: dict[str, Any] = {
@@ -155,7 +161,7 @@ class IngestHealth:
             "watchdog": feed["watchdog"],
             "feed_counts": feed["counts"],
             "session_date": self.session_date,
-            "feed_clock": None if self.feed_clock is None else self.feed_clock.isoformat(),
+            "feed_clock": None if clock is None else clock.isoformat(),
             "last_rollover": self.last_rollover,
         }
         errors = {
@@ -215,10 +221,11 @@ class IngestHealth:
         return ("degraded" if reasons else "ok"), reasons
 
     def _ticks_stale(self) -> bool:
-        if self.feed_clock is None:
+        clock = self.feed_clock
+        if clock is None:
             return False
         try:
-            market_open = nse_calendar().is_open(self.feed_clock)
+            market_open = nse_calendar().is_open(clock)
         except CalendarRangeError:
             return False
         last = self.last_tick_mono if self.last_tick_mono is not None else self.started_mono

@@ -74,6 +74,8 @@ class Pipeline:
         self.day: SessionDay | None = None
         self.rolled_day: date | None = None
         self.pending = Batch()
+        # (journal end, feed clock ms) after the last frame processed into ``pending``
+        self._pending_at: tuple[int, int | None] | None = None
         self.feed_error: Callable[[], str | None] = lambda: None
         self._cursor = len(MAGIC)
         self._deferred: list[tuple[bytes, int]] = []
@@ -82,7 +84,7 @@ class Pipeline:
         self._gap_open = False
         self._close_gap_on_frame = False
         self._last_tick_ms: int | None = None  # exchange time of the last accepted tick
-        self._last_message_at: datetime | None = None
+        self._last_message_ns: int | None = None  # when the last frame came (epoch ns)
         self._status_due = 0.0
         self._calendar_known_until_ms = 0  # stamps before this lie on days the calendar knows
         self._held: deque[tuple[bytes, int]] = deque()  # frames waiting for the journal
@@ -146,6 +148,7 @@ class Pipeline:
                 f"committed offset {self._cursor}: the journal was cut or replaced"
             )
         self.pending = Batch(gaps=self.pending.gaps, feed_status=self.pending.feed_status)
+        self._pending_at = None
         self._touched.clear()
         self._close_due_ms = 0  # restored bars: the next frame scans them
         self.mode = Mode.CATCH_UP if self._cursor < day.journal.position else Mode.LIVE
@@ -158,12 +161,12 @@ class Pipeline:
         if self._held:  # earlier frames wait for the journal: this one waits behind them
             self._hold(raw, received_ns)
             return
-        self._last_message_at = datetime.fromtimestamp(received_ns / 1e9, tz=UTC)
+        self._last_message_ns = received_ns
         frame = self._decode(raw)
         if frame is not None:
             self._check_calendar(frame.current_ts_ms)
             self.live_clock.observe(frame.current_ts_ms)
-            self.health.feed_clock = self.live_clock.now() if self.live_clock.ms else None
+            self.health.feed_clock_ms = self.live_clock.ms
             if self._close_gap_on_frame and self.live_clock.ms:
                 self._close_gap()
         if self._needs_new_day():
@@ -298,7 +301,7 @@ class Pipeline:
                 if len(ticks) > before:  # counted per frame: one clock read and lock, not per tick
                     self.health.count_tick(len(ticks) - before)
             self._close_bars_by_clock(day)
-        self.pending.state = day.state(end, self.clock.ms)
+        self._pending_at = (end, self.clock.ms)  # the batch's state, made at handoff
         if day.rollover_due(self.clock.ms, self.config.rollover_delay):
             self._roll_over()
 
@@ -430,6 +433,10 @@ class Pipeline:
             for bar in self.day.bars.forming(only=self._touched):
                 self.pending.add_bar(bar)
             self._touched.clear()
+        if self._pending_at is not None:
+            assert self.day is not None  # a day change hands over or rebuilds first
+            self.pending.state = self.day.state(*self._pending_at)
+            self._pending_at = None
         if self.pending.empty:
             return True
         if not force and self.flusher.backlog() >= self.config.max_backlog:
@@ -455,6 +462,7 @@ class Pipeline:
         dropped = len(self.pending.ticks)
         self.health.ticks_total -= dropped  # they will be counted again when replayed
         self.pending = Batch(gaps=self.pending.gaps, feed_status=self.pending.feed_status)
+        self._pending_at = None
         self._touched.clear()
         self.mode = Mode.JOURNAL_ONLY
         self.health.buffer_full = True
@@ -555,7 +563,9 @@ class Pipeline:
             last_tick_ts=None
             if self._last_tick_ms is None
             else from_epoch_ms(self._last_tick_ms).replace(microsecond=0),
-            last_message_at=self._last_message_at,
+            last_message_at=None
+            if self._last_message_ns is None
+            else datetime.fromtimestamp(self._last_message_ns / 1e9, tz=UTC),
             reconnects=max(0, self.health.connects - 1),
             last_error=self.feed_error(),
         )
