@@ -19,6 +19,7 @@ Nothing is dropped without being counted in ``counts``.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -74,9 +75,7 @@ class BarBuilder:
         self.symbol = symbol
         self.start = start
         self.minutes = minutes
-        self.end = bar_end(start, minutes)
-        self.start_ms = to_epoch_ms(start)
-        self.end_ms = to_epoch_ms(self.end)
+        self.end, self.start_ms, self.end_ms = _span(start, minutes)
         self._open = self._high = self._low = self._close = 0.0
         # (epoch ms, seq) of the inputs that set the open and the close.
         self._open_key: tuple[int, int] | None = None
@@ -170,6 +169,21 @@ class BarBuilder:
             self._close, self._close_key = close, close_key
 
 
+@functools.lru_cache(maxsize=4096)
+def _minute_bar_start(minute: datetime, minutes: int) -> datetime:
+    return bar_start(minute, minutes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _span(start: datetime, minutes: int) -> tuple[datetime, int, int]:
+    """Return the end of the bar opening at ``start`` and both as epoch ms.
+
+    Every symbol's bar of a minute has the same span: the ingest opens hundreds a minute.
+    """
+    end = bar_end(start, minutes)
+    return end, to_epoch_ms(start), to_epoch_ms(end)
+
+
 @dataclass(frozen=True, slots=True)
 class ClosePolicy:
     """Decide when a bar closes: an input at or past its end, or the clock past end + grace."""
@@ -179,7 +193,8 @@ class ClosePolicy:
 
     def start_of(self, when: datetime) -> datetime:
         """Return the open time of the bar holding ``when``."""
-        return bar_start(when, self.minutes)
+        # The bar depends only on the minute of IST (cached: every symbol opens the same bars).
+        return _minute_bar_start(to_ist(when).replace(second=0, microsecond=0), self.minutes)
 
     def closed_by_input(self, builder: BarBuilder, when: datetime) -> bool:
         """Tell whether an input at ``when`` closes ``builder``'s bar."""

@@ -42,12 +42,14 @@ def _entries(feeds: Mapping[str, pb.Feed]) -> tuple[TradeEntry, ...]:
     An unset submessage reads as all zeros, so a nonzero ``ltt`` or ``ltp`` read through the
     guessed path proves the entry has that union member and an ``ltpc``; anything else (index
     and greeks entries, entries without ``ltpc``, a zero trade) takes the exact path. This
-    skips ``WhichOneof``/``HasField`` for ordinary entries, about a third of the cost.
+    skips ``WhichOneof``/``HasField`` for ordinary entries, about a third of the cost. The map
+    is walked by key (its ``items()`` is the generic Python mixin's, a few percent dearer).
     """
     out: list[TradeEntry] = []
     append = out.append
     full = True
-    for key, feed in feeds.items():
+    for key in feeds:
+        feed = feeds[key]
         if full:
             market = feed.fullFeed.marketFF
             ltpc = market.ltpc
