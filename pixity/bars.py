@@ -75,7 +75,10 @@ class BarBuilder:
         self.symbol = symbol
         self.start = start
         self.minutes = minutes
-        self.end, self.start_ms, self.end_ms = _span(start, minutes)
+        if start.__class__ is datetime:
+            self.end, self.start_ms, self.end_ms = _span(start, minutes)
+        else:  # a subclass (a pandas Timestamp): not cached, lest its type reach other callers
+            self.end, self.start_ms, self.end_ms = _span.__wrapped__(start, minutes)
         self._open = self._high = self._low = self._close = 0.0
         # (epoch ms, seq) of the inputs that set the open and the close.
         self._open_key: tuple[int, int] | None = None
@@ -194,7 +197,10 @@ class ClosePolicy:
     def start_of(self, when: datetime) -> datetime:
         """Return the open time of the bar holding ``when``."""
         # The bar depends only on the minute of IST (cached: every symbol opens the same bars).
-        return _minute_bar_start(to_ist(when).replace(second=0, microsecond=0), self.minutes)
+        local = to_ist(when)
+        if local.__class__ is not datetime:  # a subclass (a pandas Timestamp): not cached
+            return bar_start(local, self.minutes)
+        return _minute_bar_start(local.replace(second=0, microsecond=0), self.minutes)
 
     def closed_by_input(self, builder: BarBuilder, when: datetime) -> bool:
         """Tell whether an input at ``when`` closes ``builder``'s bar."""

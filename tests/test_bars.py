@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -406,6 +407,37 @@ def test_close_policy_on_its_own() -> None:
     assert policy.closed_by_input(builder, t(9, 45))
     assert not policy.closed_by_clock(builder, t(9, 45, 4))
     assert policy.closed_by_clock(builder, t(9, 45, 5))
+
+
+@given(
+    st.integers(min_value=0, max_value=374 * 60 * 1000 - 1),
+    st.sampled_from([1, 5, 15, 60]),
+    st.sampled_from(["Asia/Kolkata", "UTC", "America/New_York"]),
+)
+def test_cached_bar_spans_equal_the_uncached_ones(offset_ms: int, minutes: int, zone: str) -> None:
+    from pixity.bars import BarBuilder
+    from pixity.markettime import bar_end, bar_start, to_epoch_ms
+
+    when = (OPEN + timedelta(milliseconds=offset_ms)).astimezone(ZoneInfo(zone))
+    start = ClosePolicy(minutes).start_of(when)
+    assert start == bar_start(when, minutes) and start.tzinfo is IST
+    builder = BarBuilder(SYMBOLS[0], start, minutes)
+    assert builder.end == bar_end(start, minutes) and builder.end.tzinfo is IST
+    assert (builder.start_ms, builder.end_ms) == (to_epoch_ms(start), to_epoch_ms(builder.end))
+
+
+def test_a_datetime_subclass_reaches_no_other_callers_through_the_caches() -> None:
+    from pixity.bars import BarBuilder
+
+    stamp = pd.Timestamp(t(10, 2, 30))  # first: it would be what the caches keep
+    assert ClosePolicy(1).start_of(stamp) == t(10, 2)
+    BarBuilder(SYMBOLS[0], pd.Timestamp(t(10, 2)), 1)
+    assert type(ClosePolicy(1).start_of(t(10, 2, 30))) is datetime
+    assert type(BarBuilder(SYMBOLS[0], t(10, 2), 1).end) is datetime
+    with pytest.raises(InvalidValueError, match="outside"):  # refused each time, not cached
+        ClosePolicy(1).start_of(t(15, 31))
+    with pytest.raises(InvalidValueError, match="outside"):
+        ClosePolicy(1).start_of(t(15, 31))
 
 
 def test_builder_refuses_tick_outside_its_bar() -> None:
