@@ -7,6 +7,7 @@ rejection counter and the tick-rate window, which are mutated in place.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import Counter, deque
@@ -19,6 +20,9 @@ from pixity.feeds.secret import Secret, redact
 from pixity.markettime import from_epoch_ms, nse_calendar
 
 RATE_WINDOW_S = 10
+# Upper bounds (s) of /metrics' commit-duration histogram: the flush runs every 250 ms, and a
+# commit past a second means the writer falls behind.
+FLUSH_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BAD_WATCHDOG = ("silent", "stale", "stalled", "tripped", "timeout")
 
 
@@ -76,6 +80,9 @@ class IngestHealth:
         self.flush_failures = 0
         self.flushes_total = 0
         self.last_flush_ms: float | None = None
+        # successful commits per FLUSH_BUCKETS_S bucket (the last: longer), and their total seconds
+        self._flush_buckets = [0] * (len(FLUSH_BUCKETS_S) + 1)
+        self._flush_seconds = 0.0
         self.last_flush_at: datetime | None = None
         self.flush_error: str | None = None
         self.wal_bytes = 0
@@ -111,6 +118,10 @@ class IngestHealth:
 
     def flushed(self, elapsed_ms: float) -> None:
         """Record a successful commit (flusher thread)."""
+        seconds = elapsed_ms / 1000
+        with self._lock:  # the buckets and the sum are read together at a scrape
+            self._flush_buckets[bisect.bisect_left(FLUSH_BUCKETS_S, seconds)] += 1
+            self._flush_seconds += seconds
         self.flushes_total += 1
         self.last_flush_ms = round(elapsed_ms, 3)
         self.last_flush_at = datetime.now(UTC)
@@ -122,6 +133,17 @@ class IngestHealth:
         self.flush_error = message
 
     # ------------------------------------------------------------ report
+
+    def flush_histogram(self) -> tuple[list[tuple[float, int]], float]:
+        """Return the successful commits' durations as (upper bound s, cumulative count), and
+        their sum in seconds; the last bound is ``inf`` (every commit)."""
+        with self._lock:
+            counts, total = list(self._flush_buckets), self._flush_seconds
+        cumulative, running = [], 0
+        for bound, count in zip((*FLUSH_BUCKETS_S, float("inf")), counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        return cumulative, total
 
     def ticks_per_s(self) -> float:
         """Return accepted ticks per second over the last ``RATE_WINDOW_S`` full seconds."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pixity.ingest.health import IngestHealth
 
@@ -43,3 +44,36 @@ def test_a_frame_that_failed_to_process_degrades_health() -> None:
     report = health.snapshot()
     assert report["feed_counts"]["frames_failed"] == 2
     assert report["status"] == "degraded" and "frames_failed" in report["reasons"]
+
+
+def test_commit_durations_reach_metrics_as_a_histogram() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pixity.ingest.metrics import build_registry, render
+
+    health = IngestHealth()
+    registry = build_registry(health)
+    empty = {s.name: s for s in _flush_family(render(registry), text_string_to_metric_families)}
+    assert empty["pixity_ingest_flush_seconds_count"].value == 0
+    for elapsed_ms in (3.0, 5.0, 5.5, 60.0, 250.0, 12_000.0):  # 5 ms is in the 0.005 bucket
+        health.flushed(elapsed_ms)
+    health.flush_failed("disk I/O error")  # a failed commit is counted apart, not observed
+    samples = list(_flush_family(render(registry), text_string_to_metric_families))
+    buckets = {
+        s.labels["le"]: s.value for s in samples if s.name == "pixity_ingest_flush_seconds_bucket"
+    }
+    assert buckets["0.005"] == 2 and buckets["0.01"] == 3 and buckets["0.05"] == 3
+    assert buckets["0.1"] == 4 and buckets["0.25"] == 5 and buckets["10.0"] == 5
+    assert buckets["+Inf"] == 6 == health.flushes_total
+    assert list(buckets.values()) == sorted(buckets.values())  # cumulative
+    by_name = {s.name: s.value for s in samples}
+    assert by_name["pixity_ingest_flush_seconds_count"] == 6
+    assert abs(by_name["pixity_ingest_flush_seconds_sum"] - 12.3235) < 1e-9
+
+
+def _flush_family(text: bytes, parse: Any) -> Any:
+    for family in parse(text.decode()):
+        if family.name == "pixity_ingest_flush_seconds":
+            assert family.type == "histogram"
+            return family.samples
+    raise AssertionError("no pixity_ingest_flush_seconds in /metrics")

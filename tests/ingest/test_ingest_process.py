@@ -91,10 +91,13 @@ def test_health_and_metrics_over_http(tmp_path: Path) -> None:
         "pixity_ingest_flush_failures",
         "pixity_ingest_buffer_depth",
         "pixity_ingest_last_flush_seconds",
+        "pixity_ingest_flush_seconds",
         "pixity_ingest_feed_connected",
         "pixity_ingest_reconnects",
     ):
         assert name in families
+    flushes = {s.name: s.value for s in families["pixity_ingest_flush_seconds"].samples}
+    assert flushes["pixity_ingest_flush_seconds_count"] == report["flushes_total"] > 0
 
 
 @pytest.mark.serial  # a bound on the time between commits
