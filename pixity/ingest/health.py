@@ -2,7 +2,8 @@
 
 Three threads touch it: the main loop (ticks, rejections, feed events), the flusher (flush
 results) and the HTTP server (``snapshot``). Each field has one writer; the lock guards the
-rejection counter and the tick-rate window, which are mutated in place.
+rejection counter, the tick-rate window and the commit-duration histogram, which are mutated
+in place.
 """
 
 from __future__ import annotations
