@@ -427,8 +427,10 @@ def test_cached_bar_spans_equal_the_uncached_ones(offset_ms: int, minutes: int, 
 
 
 def test_a_datetime_subclass_reaches_no_other_callers_through_the_caches() -> None:
-    from pixity.bars import BarBuilder
+    from pixity.bars import BarBuilder, _minute_bar_start, _span
 
+    _span.cache_clear()  # so that the Timestamp is the first caller, whatever ran before
+    _minute_bar_start.cache_clear()
     stamp = pd.Timestamp(t(10, 2, 30))  # first: it would be what the caches keep
     assert ClosePolicy(1).start_of(stamp) == t(10, 2)
     BarBuilder(SYMBOLS[0], pd.Timestamp(t(10, 2)), 1)
