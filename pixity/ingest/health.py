@@ -2,19 +2,20 @@
 
 Three threads touch it: the main loop (ticks, rejections, feed events), the flusher (flush
 results) and the HTTP server (``snapshot``). Each field has one writer; the lock guards the
-rejection counter, the tick-rate window and the commit-duration histogram, which are mutated
-in place.
+rejection counter and the tick-rate window, which are mutated in place (the commit-duration
+histogram is prometheus_client's, which locks itself).
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from prometheus_client import Histogram
 
 from pixity.errors import CalendarRangeError
 from pixity.feeds.secret import Secret, redact
@@ -81,9 +82,13 @@ class IngestHealth:
         self.flush_failures = 0
         self.flushes_total = 0
         self.last_flush_ms: float | None = None
-        # successful commits per FLUSH_BUCKETS_S bucket (the last: longer), and their total seconds
-        self._flush_buckets = [0] * (len(FLUSH_BUCKETS_S) + 1)
-        self._flush_seconds = 0.0
+        # the successful commits' durations, in no registry: /metrics' collector yields it
+        self.flush_seconds = Histogram(
+            "pixity_ingest_flush_seconds",
+            "Duration of the successful commits",
+            buckets=FLUSH_BUCKETS_S,
+            registry=None,
+        )
         self.last_flush_at: datetime | None = None
         self.flush_error: str | None = None
         self.wal_bytes = 0
@@ -119,10 +124,7 @@ class IngestHealth:
 
     def flushed(self, elapsed_ms: float) -> None:
         """Record a successful commit (flusher thread)."""
-        seconds = elapsed_ms / 1000
-        with self._lock:  # the buckets and the sum are read together at a scrape
-            self._flush_buckets[bisect.bisect_left(FLUSH_BUCKETS_S, seconds)] += 1
-            self._flush_seconds += seconds
+        self.flush_seconds.observe(elapsed_ms / 1000)
         self.flushes_total += 1
         self.last_flush_ms = round(elapsed_ms, 3)
         self.last_flush_at = datetime.now(UTC)
@@ -134,17 +136,6 @@ class IngestHealth:
         self.flush_error = message
 
     # ------------------------------------------------------------ report
-
-    def flush_histogram(self) -> tuple[list[tuple[float, int]], float]:
-        """Return the successful commits' durations as (upper bound s, cumulative count), and
-        their sum in seconds; the last bound is ``inf`` (every commit)."""
-        with self._lock:
-            counts, total = list(self._flush_buckets), self._flush_seconds
-        cumulative, running = [], 0
-        for bound, count in zip((*FLUSH_BUCKETS_S, float("inf")), counts, strict=True):
-            running += count
-            cumulative.append((bound, running))
-        return cumulative, total
 
     def ticks_per_s(self) -> float:
         """Return accepted ticks per second over the last ``RATE_WINDOW_S`` full seconds."""

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pixity.ingest.health import IngestHealth
@@ -50,13 +44,7 @@ class IngestCollector(Collector):
             "Duration of the last commit",
             value=0.0 if last_ms is None else last_ms / 1000,
         )
-        buckets, seconds = self._health.flush_histogram()
-        yield HistogramMetricFamily(
-            "pixity_ingest_flush_seconds",
-            "Duration of the successful commits",
-            buckets=[(_le(bound), count) for bound, count in buckets],
-            sum_value=seconds,
-        )
+        yield from self._health.flush_seconds.collect()
         yield GaugeMetricFamily(
             "pixity_ingest_feed_connected",
             "1 if the feed is connected",
@@ -72,11 +60,6 @@ class IngestCollector(Collector):
             "Size of market.db's write-ahead log",
             value=report["wal_bytes"],
         )
-
-
-def _le(bound: float) -> str:
-    """Return a bucket bound as Prometheus writes it ("0.005", "10.0", "+Inf")."""
-    return "+Inf" if bound == math.inf else repr(bound)
 
 
 def build_registry(health: IngestHealth) -> CollectorRegistry:
