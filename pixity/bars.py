@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from pixity.clock import Clock
 from pixity.domain import Bar, Tick, TickRow, tick_row
@@ -75,10 +76,7 @@ class BarBuilder:
         self.symbol = symbol
         self.start = start
         self.minutes = minutes
-        if start.__class__ is datetime:
-            self.end, self.start_ms, self.end_ms = _span(start, minutes)
-        else:  # a subclass (a pandas Timestamp): not cached, lest its type reach other callers
-            self.end, self.start_ms, self.end_ms = _span.__wrapped__(start, minutes)
+        self.end, self.start_ms, self.end_ms = _span(start, minutes)
         self._open = self._high = self._low = self._close = 0.0
         # (epoch ms, seq) of the inputs that set the open and the close.
         self._open_key: tuple[int, int] | None = None
@@ -172,19 +170,41 @@ class BarBuilder:
             self._close, self._close_key = close, close_key
 
 
-@functools.lru_cache(maxsize=4096)
-def _minute_bar_start(minute: datetime, minutes: int) -> datetime:
-    return bar_start(minute, minutes)
+R = TypeVar("R")
 
 
-@functools.lru_cache(maxsize=4096)
-def _span(start: datetime, minutes: int) -> tuple[datetime, int, int]:
-    """Return the end of the bar opening at ``start`` and both as epoch ms.
+class _ByPlainDatetime(Generic[R]):
+    """``compute(when, minutes)``, cached where ``when`` is a plain ``datetime``.
 
-    Every symbol's bar of a minute has the same span: the ingest opens hundreds a minute.
+    A subclass (a pandas Timestamp) is computed afresh: it is equal to, and hashes like, the
+    plain datetime of the same instant, so a cache would hand its type to every later caller.
     """
+
+    __slots__ = ("_cached", "_compute")
+
+    def __init__(self, compute: Callable[[datetime, int], R]) -> None:
+        self._compute = compute
+        self._cached = functools.lru_cache(maxsize=4096)(compute)
+
+    def __call__(self, when: datetime, minutes: int) -> R:
+        if when.__class__ is datetime:
+            return self._cached(when, minutes)
+        return self._compute(when, minutes)
+
+    def cache_clear(self) -> None:
+        """Empty the cache."""
+        self._cached.cache_clear()
+
+
+def _compute_span(start: datetime, minutes: int) -> tuple[datetime, int, int]:
     end = bar_end(start, minutes)
     return end, to_epoch_ms(start), to_epoch_ms(end)
+
+
+# The open of the bar holding an IST minute, and the end of the bar opening at ``start`` with
+# both as epoch ms: every symbol opens the same bars, the ingest hundreds a minute.
+_minute_bar_start = _ByPlainDatetime(bar_start)
+_span = _ByPlainDatetime(_compute_span)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +217,7 @@ class ClosePolicy:
     def start_of(self, when: datetime) -> datetime:
         """Return the open time of the bar holding ``when``."""
         # The bar depends only on the minute of IST (cached: every symbol opens the same bars).
-        local = to_ist(when)
-        if local.__class__ is not datetime:  # a subclass (a pandas Timestamp): not cached
-            return bar_start(local, self.minutes)
-        return _minute_bar_start(local.replace(second=0, microsecond=0), self.minutes)
+        return _minute_bar_start(to_ist(when).replace(second=0, microsecond=0), self.minutes)
 
     def closed_by_input(self, builder: BarBuilder, when: datetime) -> bool:
         """Tell whether an input at ``when`` closes ``builder``'s bar."""
