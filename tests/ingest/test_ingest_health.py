@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from pixity.ingest.health import IngestHealth
+from pixity.ingest.metrics import build_registry, render
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,14 @@ def test_a_frame_that_failed_to_process_degrades_health() -> None:
 
 
 def test_commit_durations_reach_metrics_as_a_histogram() -> None:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    from pixity.ingest.metrics import build_registry, render
-
     health = IngestHealth()
     registry = build_registry(health)
-    empty = {s.name: s for s in _flush_family(render(registry), text_string_to_metric_families)}
+    empty = {s.name: s for s in _flush_family(render(registry))}
     assert empty["pixity_ingest_flush_seconds_count"].value == 0
     for elapsed_ms in (3.0, 5.0, 5.5, 60.0, 250.0, 12_000.0):  # 5 ms is in the 0.005 bucket
         health.flushed(elapsed_ms)
     health.flush_failed("disk I/O error")  # a failed commit is counted apart, not observed
-    samples = list(_flush_family(render(registry), text_string_to_metric_families))
+    samples = _flush_family(render(registry))
     buckets = {
         s.labels["le"]: s.value for s in samples if s.name == "pixity_ingest_flush_seconds_bucket"
     }
@@ -71,8 +70,8 @@ def test_commit_durations_reach_metrics_as_a_histogram() -> None:
     assert abs(by_name["pixity_ingest_flush_seconds_sum"] - 12.3235) < 1e-9
 
 
-def _flush_family(text: bytes, parse: Any) -> Any:
-    for family in parse(text.decode()):
+def _flush_family(text: bytes) -> list[Sample]:
+    for family in text_string_to_metric_families(text.decode()):
         if family.name == "pixity_ingest_flush_seconds":
             assert family.type == "histogram"
             return family.samples
