@@ -40,6 +40,7 @@ from pixity.broker.paper import SignalOutcome
 from pixity.domain import Bar, Fill, Order, Signal
 from pixity.errors import ConfigError
 from pixity.frames import bars_from_frame
+from pixity.gcfreeze import older_objects_frozen
 from pixity.live.config import SessionConfig
 from pixity.live.core import (
     CLOSE_GRACE,
@@ -268,18 +269,14 @@ def _gc_skips_older_objects() -> Iterator[None]:
     and the cycles a day makes (a session core and its resampler) go at the end of the day.
     If someone else has frozen objects, their freeze is left as it is.
     """
-    freezing = not gc.get_freeze_count()
     was_enabled = gc.isenabled()
-    if freezing:
-        gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-        if freezing:
-            gc.unfreeze()
+    with older_objects_frozen():
+        gc.disable()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.enable()
 
 
 def _collect_the_day() -> None:

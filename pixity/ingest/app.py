@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Protocol
 
+from pixity.gcfreeze import older_objects_frozen
 from pixity.ingest.config import IngestConfig
 from pixity.ingest.flusher import Flusher
 from pixity.ingest.health import FeedHealthView, IngestHealth
@@ -91,7 +92,8 @@ async def run_ingest(
         announce(f"ingest health on {server.url}/health")
         feed = feed_factory(ingest.pipeline, ingest.pipeline)
         ingest.health.feed_status = feed.status
-        await _run_until_stopped(ingest, feed, stop)
+        with older_objects_frozen():  # started: what lives now lives until the process ends
+            await _run_until_stopped(ingest, feed, stop)
     finally:
         ok = await asyncio.to_thread(ingest.stop)
         if server is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -98,6 +99,30 @@ def test_health_and_metrics_over_http(tmp_path: Path) -> None:
         assert name in families
     flushes = {s.name: s.value for s in families["pixity_ingest_flush_seconds"].samples}
     assert flushes["pixity_ingest_flush_seconds_count"] == report["flushes_total"] > 0
+
+
+def test_the_running_ingest_keeps_the_collector_off_its_start_up_objects(tmp_path: Path) -> None:
+    """While the feed runs, what the ingest started with is frozen (``gc.freeze``): the
+    collector's full passes walk only what was made since. Afterwards it is not."""
+    source = tmp_path / "source.journal"
+    write_journal(source, session_frames(minutes=1))
+    frozen: list[int] = []
+
+    class Recording(ReplayFeed):
+        async def run(self, stop: asyncio.Event) -> None:
+            frozen.append(gc.get_freeze_count())
+            await super().run(stop)
+
+    assert gc.get_freeze_count() == 0
+    factory = lambda events, _p: Recording(source, events)  # noqa: E731
+    code = asyncio.run(
+        run_ingest(config(tmp_path), factory, stop=asyncio.Event(), port=0, announce=print)
+    )
+    assert code == 0
+    assert frozen and frozen[0] > 1000  # the modules, the store, the pipeline, ...
+    assert gc.get_freeze_count() == 0
+    with MarketReader(StorePaths(tmp_path / "data").market) as r:
+        assert r.count_ticks() > 0  # and it ran as ever
 
 
 @pytest.mark.serial  # a bound on the time between commits
