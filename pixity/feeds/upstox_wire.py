@@ -171,15 +171,18 @@ _KIND = {
 _STATUS_VALUES = frozenset(pb.MarketStatus.values())
 
 
-def parse_response(raw: bytes) -> tuple[pb.FeedResponse, FrameKind, dict[str, str]]:
+def parse_response(
+    raw: bytes, schema: type[pb.FeedResponse] = pb.FeedResponse
+) -> tuple[pb.FeedResponse, FrameKind, dict[str, str]]:
     """Parse one ``FeedResponse``: the message, its kind and its segment statuses.
 
     Raise ``MalformedFrameError`` for anything that is not one. ``decode_frame`` and
-    ``upstox_trades.decode_trades`` both start here, so they refuse exactly the same bytes.
+    ``upstox_trades.decode_trades`` both start here; ``schema`` is the message class, Upstox's
+    own or ``decode_trades``'s copy of it that leaves out what carries no trade.
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MalformedFrameError(f"a feed frame is binary, got {type(raw).__name__}")
-    message = pb.FeedResponse()
+    message = schema()
     try:
         message.ParseFromString(bytes(raw))
     except (DecodeError, RuntimeError) as exc:

@@ -1,14 +1,20 @@
-"""``decode_trades`` says what ``decode_frame`` says about every entry's trade, bytes good or bad."""
+"""``decode_trades`` says what ``decode_frame`` says about every entry's trade, bytes good or bad.
+
+Except where a frame's only fault lies inside a field ``decode_trades`` does not parse (the
+depth, the candles, the greeks): it then reads the trades, and they are those of the same
+frame with those fields cut out.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf.internal.encoder import _VarintBytes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
-from pixity.feeds.upstox_trades import decode_trades
+from pixity.feeds.upstox_trades import TRADES_SCHEMA, decode_trades
 from pixity.feeds.upstox_wire import (
     Candle,
     FrameKind,
@@ -29,8 +35,9 @@ KEYS = st.sampled_from(["NSE_EQ|INE155A01022", "NSE_INDEX|Nifty 50", "NSE_FO|454
 )
 
 
-def outcome(decode: Any, raw: Any) -> str:
-    """Return what a decoder makes of ``raw``, as a comparable string (repr tells -0.0, NaN)."""
+def outcome(decode: Any, raw: Any, *, by_key: bool = False) -> str:
+    """Return what a decoder makes of ``raw``, as a comparable string (repr tells -0.0, NaN);
+    ``by_key``: its entries sorted by key."""
     try:
         frame = decode(raw)
     except MalformedFrameError:
@@ -41,11 +48,23 @@ def outcome(decode: Any, raw: Any) -> str:
         entries = [(q.key, q.ltp, q.ltt_ms, q.ltq, q.vtt) for q in frame.quotes]
     else:
         entries = list(frame.entries)
+    if by_key:
+        entries.sort(key=lambda entry: entry[0])
     return repr((frame.kind, frame.current_ts_ms, entries, frame.segment_status))
 
 
 def assert_agree(raw: Any) -> None:
-    assert outcome(decode_trades, raw) == outcome(decode_frame, raw)
+    trades, full = outcome(decode_trades, raw), outcome(decode_frame, raw)
+    if full != "malformed" or trades == "malformed":
+        assert trades == full
+        return
+    # Only decode_trades takes it: the fault is inside a field it skips. Cut those out.
+    message = TRADES_SCHEMA.FromString(bytes(raw))
+    message.DiscardUnknownFields()
+    # Re-encoded, the map's entries may come back in another order (a hash table's, filled
+    # in another order): keys are unique in a map, so compare them by key.
+    cut = message.SerializeToString()
+    assert outcome(decode_trades, raw, by_key=True) == outcome(decode_frame, cut, by_key=True)
 
 
 candles = st.builds(
@@ -181,3 +200,50 @@ def test_entries_are_plain_values() -> None:
     assert frame.entries == (("K", 101.5, 7, 3, 9),)
     frame = decode_trades(encode_frame(FrameKind.LIVE_FEED, 42, [quote], Mode.LTPC))
     assert frame.entries == (("K", 101.5, 7, 3, None),)
+
+
+def _field(message: Any, name: str, payload: bytes) -> bytes:
+    """Return ``payload`` as the length-delimited field ``name`` of ``message``."""
+    number = message.DESCRIPTOR.fields_by_name[name].number
+    return _VarintBytes(number << 3 | 2) + _VarintBytes(len(payload)) + payload
+
+
+def test_a_fault_inside_the_depth_loses_the_frame_to_decode_frame_not_its_trade() -> None:
+    market = pb.MarketFullFeed(ltpc=pb.LTPC(ltp=101.5, ltt=7, ltq=3), vtt=9).SerializeToString()
+    market += _field(pb.MarketFullFeed, "marketLevel", b"\x0f")  # wire type 7: no such thing
+    feed = _field(pb.Feed, "fullFeed", _field(pb.FullFeed, "marketFF", market))
+    entry = _field(pb.FeedResponse.FeedsEntry, "key", b"K") + _field(
+        pb.FeedResponse.FeedsEntry, "value", feed
+    )
+    raw = pb.FeedResponse(type=pb.live_feed, currentTs=42).SerializeToString()
+    raw += _field(pb.FeedResponse, "feeds", entry)
+    assert outcome(decode_frame, raw) == "malformed"
+    assert decode_trades(raw).entries == (("K", 101.5, 7, 3, 9),)
+    assert_agree(raw)
+    # A fault in the trade's own fields is refused by both.
+    bad = raw.replace(pb.LTPC(ltp=101.5, ltt=7, ltq=3).SerializeToString()[:1], b"\x0f", 1)
+    assert outcome(decode_trades, bad) == outcome(decode_frame, bad) == "malformed"
+
+
+def test_the_trades_schema_leaves_out_only_what_carries_no_trade() -> None:
+    def names(schema: Any) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        todo = [schema.DESCRIPTOR]
+        while todo:
+            message = todo.pop()
+            if message.full_name in out:
+                continue
+            out[message.full_name] = {f.name for f in message.fields}
+            todo.extend(f.message_type for f in message.fields if f.message_type is not None)
+        return out
+
+    official, trimmed = names(pb.FeedResponse), names(TRADES_SCHEMA)
+    read = {"MarketFullFeed": {"ltpc", "vtt"}, "IndexFullFeed": {"ltpc"}, "FirstLevelWithGreeks": {"ltpc", "vtt"}}  # fmt: skip
+    prefix = pb.FeedResponse.DESCRIPTOR.full_name.rsplit(".", 1)[0] + "."
+    assert {prefix + name for name in read} <= set(trimmed)
+    for message, fields in trimmed.items():  # the trades' messages keep what is read, all else all
+        assert fields == read.get(message.removeprefix(prefix), official[message]), message
+    # What is left out is depth, candles, greeks and the like: none of them holds a trade.
+    assert "marketLevel" in official[prefix + "MarketFullFeed"] - trimmed[prefix + "MarketFullFeed"]
+    for message in set(official) - set(trimmed):  # reachable only through what is left out
+        assert "ltpc" not in official[message] and "vtt" not in official[message], message
