@@ -2,8 +2,8 @@
 
 A long-running loop (the ingest, a backtest) makes millions of short-lived objects, so the
 collector runs often, and each of its full passes walks every object of the process: in the
-ingest, with its libraries loaded, about 90,000 objects, 35-65 ms a pass with the GIL held,
-three times in ten seconds at 80,000 ticks/s. Those objects live as long as the process.
+ingest, with its libraries loaded, about 90,000 objects: 35-65 ms a pass with the GIL held,
+two or three times in ten seconds at 60,000 ticks/s. Those objects live as long as the process.
 """
 
 from __future__ import annotations
