@@ -6,13 +6,14 @@ most of its per-tick budget. ``decode_trades`` reads just those fields into plai
 the order ``decode_frame`` yields its quotes, and parses the bytes with a copy of Upstox's
 schema (``TRADES_SCHEMA``) that leaves out the fields no trade is read from: the depth, the
 candles, the greeks and every other field of an entry but its ``ltpc`` and ``vtt``. Those are
-skipped by their tag and length, which halves the parse (0.7 to 0.3 us an entry in full mode). What it refuses: every frame whose structure (each
-tag and length, down to the trades' own fields) is broken, as ``decode_frame`` does. What it
-takes that ``decode_frame`` refuses: a frame whose only fault lies *inside* a skipped field
-(a corrupt depth block, say); its trades are read as they are and nothing is read from the
-rest. The tests hold the two to this: on every frame ``decode_frame`` takes they agree
-exactly, and where only ``decode_trades`` takes one, its trades are those of the same frame
-with the skipped fields cut out.
+skipped by their tag and length, which halves the parse (0.7 to 0.3 us an entry in full
+mode). What it refuses: every frame whose structure (each tag and length, down to the trades'
+own fields) is broken, as ``decode_frame`` does. What it takes that ``decode_frame`` refuses:
+a frame whose only fault lies *inside* a skipped field (a corrupt depth block, say); its
+trades are read as they are and nothing is read from the rest. The tests hold the two to
+this: on every frame ``decode_frame`` takes they agree exactly, and where only
+``decode_trades`` takes one, its trades are those of the same frame with the skipped fields
+cut out.
 """
 
 from __future__ import annotations
