@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from google.protobuf.internal.encoder import _VarintBytes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from upstox_client.feeder.proto import MarketDataFeedV3_pb2 as pb
 
+from pixity.feeds import upstox_trades
 from pixity.feeds.upstox_trades import TRADES_SCHEMA, decode_trades
 from pixity.feeds.upstox_wire import (
     Candle,
@@ -247,3 +249,12 @@ def test_the_trades_schema_leaves_out_only_what_carries_no_trade() -> None:
     assert "marketLevel" in official[prefix + "MarketFullFeed"] - trimmed[prefix + "MarketFullFeed"]
     for message in set(official) - set(trimmed):  # reachable only through what is left out
         assert "ltpc" not in official[message] and "vtt" not in official[message], message
+
+
+def test_an_sdk_without_a_field_the_trades_are_read_from_fails_at_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Said once, naming the message and the field, not as a wrong decode at every frame."""
+    monkeypatch.setitem(upstox_trades._READ, "MarketFullFeed", ("ltpc", "vtt", "lastTrade"))
+    with pytest.raises(ImportError, match=r"MarketFullFeed has no \['lastTrade'\]"):
+        upstox_trades._trades_schema()
