@@ -100,14 +100,13 @@ def test_stall_sends_nothing_for_a_while_then_resumes_later_in_time() -> None:
             ws = await client(server)
             await sub(ws, [SYMS[0]])
             got: list[tuple[float, int]] = []  # (received, frame's exchange time ms)
-            gap_end, at = None, 0
+            at = 0  # the first frame after the stall's gap, once it came
             async with asyncio.timeout(6):
-                while gap_end is None or time.monotonic() - gap_end < 0.5:
+                while not at or time.monotonic() - got[at][0] < 0.5:
                     frame = decode_frame(await ws.recv())
                     now = time.monotonic()
-                    if gap_end is None and got and now - got[-1][0] > 0.4:
-                        if server.counts.get("stalls"):
-                            gap_end, at = now, len(got)
+                    if not at and got and now - got[-1][0] > 0.4 and server.counts.get("stalls"):
+                        at = len(got)
                     got.append((now, frame.current_ts_ms))
             await ws.close()
             return got, at, dict(server.counts)
